@@ -1,0 +1,73 @@
+# syntax=docker/dockerfile:1
+#
+# Pedidos Veloz - one image, one binary, four components.
+# The component is chosen by the container command:
+#   docker run IMAGE                  -> gateway (default CMD)
+#   docker run IMAGE orders|payments|inventory|migrate|healthcheck
+#   docker run --entrypoint /usr/local/bin/pedidos-veloz IMAGE
+#                                     -> all four components in one process
+#                                        (overriding the entrypoint clears CMD;
+#                                        SQLite under /data)
+#
+# Stages:
+#   chef     - pinned Rust toolchain + pinned cargo-chef
+#   planner  - computes the dependency "recipe" from the manifests
+#   builder  - builds dependencies only (cached layer, invalidated only when
+#              Cargo.toml/Cargo.lock change), then the project sources
+#   runtime  - distroless/cc (glibc, CA certs, tzdata, no shell, no package
+#              manager), runs as uid/gid 65532 ("nonroot")
+#
+# Pinning: the Rust toolchain and cargo-chef are pinned by version below. The
+# distroless project publishes no version tags (only :nonroot/:latest/digests);
+# for fully reproducible builds pin the digest as well, e.g.
+#   docker buildx imagetools inspect gcr.io/distroless/cc-debian12:nonroot
+# and use gcr.io/distroless/cc-debian12:nonroot@sha256:<digest>.
+
+# Rust 1.95 is the toolchain the project is developed and tested with
+# (workspace rust-version = 1.85). Builder and runtime are both Debian 12
+# (bookworm) so the glibc the binary links against matches at run time.
+ARG RUST_VERSION=1.95.0
+ARG DEBIAN_CODENAME=bookworm
+
+FROM rust:${RUST_VERSION}-slim-${DEBIAN_CODENAME} AS chef
+ARG CARGO_CHEF_VERSION=0.1.78
+RUN cargo install cargo-chef --locked --version "${CARGO_CHEF_VERSION}" \
+    && rm -rf "${CARGO_HOME}/registry"
+WORKDIR /src
+
+FROM chef AS planner
+COPY Cargo.toml Cargo.lock ./
+COPY crates ./crates
+RUN cargo chef prepare --recipe-path recipe.json
+
+FROM chef AS builder
+COPY --from=planner /src/recipe.json recipe.json
+# Dependencies only: this layer is reused as long as the recipe is unchanged.
+RUN cargo chef cook --release --locked -p pedidos-veloz --recipe-path recipe.json
+COPY Cargo.toml Cargo.lock ./
+COPY crates ./crates
+RUN cargo build --release --locked -p pedidos-veloz \
+    && install -D -m 0755 target/release/pedidos-veloz /out/bin/pedidos-veloz \
+    && install -d -m 0750 /out/data
+
+FROM gcr.io/distroless/cc-debian12:nonroot AS runtime
+LABEL org.opencontainers.image.title="pedidos-veloz" \
+      org.opencontainers.image.description="Pedidos Veloz order platform: api-gateway, pedidos, pagamentos and estoque services in one binary" \
+      org.opencontainers.image.licenses="MIT"
+COPY --from=builder /out/bin/pedidos-veloz /usr/local/bin/pedidos-veloz
+# Only used in SQLite (all-in-one) mode; in PostgreSQL mode nothing is written
+# and the root filesystem can be mounted read-only.
+COPY --from=builder --chown=65532:65532 /out/data /data
+ENV PEDIDOS_DATA_DIR=/data \
+    LOG_FORMAT=json \
+    LOG_LEVEL=info
+WORKDIR /data
+USER 65532:65532
+EXPOSE 5000 5001 5002 5003
+# No curl/wget/shell in the image: the binary probes its own /readyz
+# (http://127.0.0.1:$PORT/readyz) and exits 0 only on HTTP 200.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \
+    CMD ["/usr/local/bin/pedidos-veloz", "healthcheck"]
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["/usr/local/bin/pedidos-veloz"]
+CMD ["gateway"]
