@@ -29,8 +29,8 @@ CHECKOV_VENV="$VENV_ROOT/checkov"
 PYTHON="${PYTHON:-python3}"
 
 failures=0
-report() { # report <name> <status> <detail>
-  printf '[%s] %-22s %s\n' "$2" "$1" "$3"
+report() { # report <name> <status> <detail>  (one line per check)
+  printf '[%s] %-22s %s\n' "$2" "$1" "$(printf '%s' "$3" | tr '\n' '|' | sed 's/|/ | /g' | cut -c1-600)"
   if [ "$2" != "PASS" ]; then failures=$((failures + 1)); fi
 }
 
@@ -97,7 +97,7 @@ else
 fi
 
 # ---- 2. Dockerfile: hadolint, no warnings ----------------------------------
-if "$TOOLS/bin/hadolint" --failure-threshold style Dockerfile > "$LOG/hadolint.out" 2>&1; then
+if "$TOOLS/bin/hadolint" --no-color --failure-threshold style Dockerfile > "$LOG/hadolint.out" 2>&1; then
   report "hadolint" PASS "Dockerfile: no findings ($("$TOOLS/bin/hadolint" --version | head -1))"
 else
   report "hadolint" FAIL "$(head -10 "$LOG/hadolint.out")"
@@ -112,7 +112,7 @@ else
 fi
 
 # ---- 4. GitHub Actions workflow: actionlint --------------------------------
-if "$TOOLS/bin/actionlint" -shellcheck= -pyflakes= .github/workflows/ci.yml > "$LOG/actionlint.out" 2>&1; then
+if "$TOOLS/bin/actionlint" -no-color -oneline -shellcheck= -pyflakes= .github/workflows/ci.yml > "$LOG/actionlint.out" 2>&1; then
   report "actionlint" PASS ".github/workflows/ci.yml: no findings"
 else
   report "actionlint" FAIL "$(head -20 "$LOG/actionlint.out")"

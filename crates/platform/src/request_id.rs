@@ -1,0 +1,126 @@
+//! The per-request middleware: `X-Request-Id` (taken or made), a tracing span that
+//! carries it, one access-log line and the HTTP metrics for every response.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
+use tracing::Instrument;
+
+use crate::metrics::{HttpMetrics, RequestLabels, RouteLabels};
+
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The request id of the request being served, readable by handlers.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub HeaderValue);
+
+impl RequestId {
+    pub fn as_str(&self) -> &str {
+        self.0.to_str().unwrap_or("")
+    }
+
+    pub fn generate() -> Self {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        // A 32-char hex string is always a valid header value.
+        RequestId(HeaderValue::from_str(&id).unwrap_or(HeaderValue::from_static("invalid")))
+    }
+}
+
+/// Accepts a caller's id only if it is short, printable ASCII (it ends up in logs).
+fn accepted(value: &HeaderValue) -> bool {
+    let bytes = value.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 128
+        && bytes.iter().all(|b| b.is_ascii_graphic())
+}
+
+#[derive(Clone)]
+pub struct RequestContext {
+    pub component: &'static str,
+    pub http: HttpMetrics,
+}
+
+/// Outer middleware (`Router::layer`). The route template comes back in the
+/// response extensions from [`capture_route`], which runs inside the router.
+pub async fn track(State(ctx): State<RequestContext>, mut req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let request_id = req
+        .headers()
+        .get(&X_REQUEST_ID)
+        .filter(|v| accepted(v))
+        .cloned()
+        .map(RequestId)
+        .unwrap_or_else(RequestId::generate);
+    req.headers_mut().insert(X_REQUEST_ID.clone(), request_id.0.clone());
+    req.extensions_mut().insert(request_id.clone());
+    let method = req.method().as_str().to_owned();
+
+    let span = tracing::info_span!(
+        "request",
+        component = ctx.component,
+        request_id = request_id.as_str(),
+        method = %method,
+    );
+    ctx.http.in_flight.inc();
+    let mut response = next.run(req).instrument(span.clone()).await;
+    ctx.http.in_flight.dec();
+
+    let route = response
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    ctx.http
+        .requests
+        .get_or_create(&RequestLabels {
+            method: method.clone(),
+            route: route.clone(),
+            status_class: status_class(status),
+        })
+        .inc();
+    ctx.http
+        .duration
+        .get_or_create(&RouteLabels {
+            method: method.clone(),
+            route: route.clone(),
+        })
+        .observe(elapsed.as_secs_f64());
+    response
+        .headers_mut()
+        .insert(X_REQUEST_ID.clone(), request_id.0);
+
+    let latency_ms = elapsed.as_secs_f64() * 1000.0;
+    span.in_scope(|| {
+        if status >= 500 {
+            tracing::warn!(component = ctx.component, route = %route, status, latency_ms, "request");
+        } else {
+            tracing::info!(component = ctx.component, route = %route, status, latency_ms, "request");
+        }
+    });
+    response
+}
+
+/// Inner middleware (`Router::route_layer`): hands the matched route template to [`track`].
+pub async fn capture_route(req: Request, next: Next) -> Response {
+    let matched = req.extensions().get::<MatchedPath>().cloned();
+    let mut response = next.run(req).await;
+    if let Some(matched) = matched {
+        response.extensions_mut().insert(matched);
+    }
+    response
+}
+
+fn status_class(status: u16) -> &'static str {
+    match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}
