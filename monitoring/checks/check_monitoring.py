@@ -3,7 +3,10 @@
 
     check_monitoring.py static               # every check below, one line each
     check_monitoring.py used-metrics         # metric names used by alerts + dashboards
-    check_monitoring.py live NAMES_FILE      # used names vs. names a real Prometheus scraped
+    check_monitoring.py live NAMES_FILE [EXPOSITION...]
+                                             # used names vs. names a real Prometheus scraped
+    check_monitoring.py om2text < openmetrics > text
+                                             # OpenMetrics -> Prometheus text 0.0.4 (for promtool check metrics)
 
 Checks (static):
   catalogue   every metric used in alerts.yml and in the dashboards' Prometheus
@@ -421,26 +424,77 @@ def cmd_used() -> int:
     return 0
 
 
-def cmd_live(names_file: str) -> int:
-    """names_file: one scraped metric name per line (Prometheus __name__ values)."""
+def declared_names(exposition: str) -> set[str]:
+    """Sample names a /metrics text declares with # TYPE (even when it has no sample yet)."""
+    names = set()
+    for m in re.finditer(r"^# TYPE (\S+) (\S+)", exposition, re.M):
+        name, kind = m.groups()
+        names.add(name)
+        if kind == "counter" and not name.endswith("_total"):
+            names.add(name + "_total")
+        if kind in ("histogram", "gaugehistogram"):
+            names.update({name + "_bucket", name + "_sum", name + "_count"})
+        if kind == "summary":
+            names.update({name + "_sum", name + "_count"})
+    return names
+
+
+def cmd_live(names_file: str, expositions: list[str]) -> int:
+    """names_file: one scraped metric name per line (Prometheus __name__ values).
+    expositions: the /metrics texts, to tell "declared but no sample yet" from "absent"."""
     metrics, synthetic = load_catalogue()
     scraped = {line.strip() for line in Path(names_file).read_text().splitlines() if line.strip()}
+    declared: set[str] = set()
+    for f in expositions:
+        declared |= declared_names(Path(f).read_text())
     used = used_metric_names()
-    missing = sorted(n for n in used if n not in scraped)
+    absent, empty = [], []
     for n in sorted(used):
-        print(f"{'ok  ' if n in scraped else 'MISS'}  {n}")
-    cat_missing = []
-    for m, spec in metrics.items():
-        want = f"{m}_bucket" if spec["type"] == "histogram" else m
-        if want not in scraped:
-            cat_missing.append(want)
-    if cat_missing:
-        print("catalogue metrics not exported: " + ", ".join(cat_missing))
-    if missing:
-        print(f"FAIL  {len(missing)} metric names used by alerts/dashboards are not exported: {', '.join(missing)}")
+        if n in scraped:
+            print(f"ok    {n}")
+        elif n in declared:
+            empty.append(n)
+            print(f"WARN  {n}: declared on /metrics but has no sample yet (no series until first use)")
+        else:
+            absent.append(n)
+            print(f"FAIL  {n}: not exported by any component")
+    if absent:
+        print(f"FAIL  {len(absent)} metric names used by alerts/dashboards are not exported: {', '.join(absent)}")
         return 1
-    print(f"ok    all {len(used)} metric names used by alerts/dashboards exist in the scraped series")
-    return 2 if cat_missing else 0
+    print(f"ok    all {len(used)} metric names used by alerts/dashboards are exported"
+          + (f" ({len(empty)} without samples yet: {', '.join(empty)})" if empty else ""))
+    return 0
+
+
+def cmd_om2text() -> int:
+    """OpenMetrics text -> Prometheus text format 0.0.4, for `promtool check metrics`.
+    Counter families are named without _total in OpenMetrics (# TYPE http_requests counter,
+    samples http_requests_total); the classic format names the family like its samples."""
+    counters = set()
+    out = []
+    for line in sys.stdin.read().splitlines():
+        if line.startswith("# EOF") or line.startswith("# UNIT "):
+            continue
+        m = re.match(r"# (HELP|TYPE) (\S+)(.*)", line)
+        if m:
+            kind, name, rest = m.groups()
+            if kind == "TYPE" and rest.strip() == "counter":
+                counters.add(name)
+            if kind == "TYPE" and rest.strip() in ("info", "stateset"):
+                rest = " gauge"
+            out.append((kind, name, rest))
+            continue
+        if re.match(r"[a-zA-Z_:][\w:]*_created[{ ]", line):
+            continue
+        out.append(("SAMPLE", line, ""))
+    for kind, name, rest in out:
+        if kind == "SAMPLE":
+            print(name)
+        else:
+            if name in counters and not name.endswith("_total"):
+                name += "_total"
+            print(f"# {kind} {name}{rest}")
+    return 0
 
 
 def main(argv: list[str]) -> int:
@@ -448,8 +502,10 @@ def main(argv: list[str]) -> int:
         return cmd_static()
     if len(argv) >= 2 and argv[1] == "used-metrics":
         return cmd_used()
-    if len(argv) == 3 and argv[1] == "live":
-        return cmd_live(argv[2])
+    if len(argv) >= 3 and argv[1] == "live":
+        return cmd_live(argv[2], argv[3:])
+    if len(argv) == 2 and argv[1] == "om2text":
+        return cmd_om2text()
     print(__doc__)
     return 64
 
