@@ -46,7 +46,11 @@ COPY --from=planner /src/recipe.json recipe.json
 RUN cargo chef cook --release --locked -p pedidos-veloz --recipe-path recipe.json
 COPY Cargo.toml Cargo.lock ./
 COPY crates ./crates
-RUN cargo build --release --locked -p pedidos-veloz \
+# Commit of the build, exported by the binary in its build_info metric. Declared
+# after the dependency layer so that a new commit does not invalidate it.
+ARG GIT_SHA=unknown
+ENV SQLX_OFFLINE=true
+RUN GIT_SHA="${GIT_SHA}" cargo build --release --locked -p pedidos-veloz \
     && install -D -m 0755 target/release/pedidos-veloz /out/bin/pedidos-veloz \
     && install -d -m 0750 /out/data
 
