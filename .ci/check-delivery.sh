@@ -63,7 +63,9 @@ trap 'rm -rf "$LOG"' EXIT
 # ---- 1. Kubernetes: kustomize build + each seed file, strict schemas --------
 SEED_FILES=(namespace secrets configmap postgres estoque-service pagamentos-service
   pedidos-service api-gateway hpa)
-if ! kubectl kustomize k8s/ > "$LOG/kustomized.yaml" 2> "$LOG/kustomize.err"; then
+if ! command -v kubectl > /dev/null; then
+  report "k8s kustomize build" FAIL "kubectl not found (needed for 'kubectl kustomize k8s/')"
+elif ! kubectl kustomize k8s/ > "$LOG/kustomized.yaml" 2> "$LOG/kustomize.err"; then
   report "k8s kustomize build" FAIL "$(head -5 "$LOG/kustomize.err")"
 else
   n_res=$(grep -c '^kind:' "$LOG/kustomized.yaml" || true)
