@@ -1,5 +1,3 @@
-# syntax=docker/dockerfile:1
-#
 # Pedidos Veloz - one image, one binary, four components.
 # The component is chosen by the container command:
 #   docker run IMAGE                  -> gateway (default CMD)
@@ -16,6 +14,10 @@
 #              Cargo.toml/Cargo.lock change), then the project sources
 #   runtime  - distroless/cc (glibc, CA certs, tzdata, no shell, no package
 #              manager), runs as uid/gid 65532 ("nonroot")
+#
+# No `# syntax=` directive on purpose: the builder's built-in Dockerfile
+# frontend covers everything used here, and the directive would make every
+# build fetch docker/dockerfile from Docker Hub (fails in offline builds).
 #
 # Pinning: the Rust toolchain and cargo-chef are pinned by version below. The
 # distroless project publishes no version tags (only :nonroot/:latest/digests);
