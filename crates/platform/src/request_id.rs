@@ -37,6 +37,11 @@ fn accepted(value: &HeaderValue) -> bool {
         && bytes.iter().all(|b| b.is_ascii_graphic())
 }
 
+/// A route template set by a handler that serves many paths (the gateway's proxy),
+/// preferred over axum's matched path in metrics and logs. Keep it low-cardinality.
+#[derive(Clone, Debug)]
+pub struct RouteLabel(pub String);
+
 #[derive(Clone)]
 pub struct RequestContext {
     pub component: &'static str,
@@ -68,11 +73,11 @@ pub async fn track(State(ctx): State<RequestContext>, mut req: Request, next: Ne
     let mut response = next.run(req).instrument(span.clone()).await;
     ctx.http.in_flight.dec();
 
-    let route = response
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
+    let route = match (response.extensions().get::<RouteLabel>(), response.extensions().get::<MatchedPath>()) {
+        (Some(label), _) => label.0.clone(),
+        (None, Some(matched)) => matched.as_str().to_owned(),
+        (None, None) => "unmatched".to_owned(),
+    };
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
     ctx.http

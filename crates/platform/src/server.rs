@@ -132,7 +132,8 @@ pub async fn serve(
         let _ = tcp.set_nodelay(true);
     });
     let stop = shutdown.stop.clone();
-    let server = axum::serve(listener, app).with_graceful_shutdown(stop.clone().cancelled_owned());
+    let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(stop.clone().cancelled_owned());
     let deadline = async {
         stop.cancelled().await;
         tokio::time::sleep(grace).await;

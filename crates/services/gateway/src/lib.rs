@@ -1,1 +1,262 @@
-//! placeholder
+//! api-gateway: the platform's only public entry point. A streaming reverse proxy
+//! to the three services, with the seed's `GET /` and aggregated `GET /health`, the
+//! platform's OpenAPI document, optional API keys, and JSON errors naming the
+//! service when an upstream is down (503), too slow (504) or broken (502).
+
+pub mod auth;
+pub mod proxy;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use axum::{Json, Router};
+use bytes::Bytes;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use platform::client::ServiceClient;
+use platform::metrics::{latency_histogram, MetricsBuilder};
+use platform::names;
+use platform::server::{Component, DEFAULT_BODY_LIMIT};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use serde_json::json;
+
+/// Where the three services are (set by the binary in all-in-one mode).
+#[derive(Debug, Clone, clap::Args)]
+#[group(id = "gateway_settings_upstreams")]
+pub struct Upstreams {
+    /// Base URL of pedidos-service (orders).
+    #[arg(long, env = "PEDIDOS_SERVICE_URL", default_value = "http://localhost:5001")]
+    pub pedidos_service_url: String,
+    /// Base URL of pagamentos-service (payments).
+    #[arg(long, env = "PAGAMENTOS_SERVICE_URL", default_value = "http://localhost:5002")]
+    pub pagamentos_service_url: String,
+    /// Base URL of estoque-service (inventory).
+    #[arg(long, env = "ESTOQUE_SERVICE_URL", default_value = "http://localhost:5003")]
+    pub estoque_service_url: String,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+#[group(id = "gateway_settings")]
+#[command(next_help_heading = "Gateway (api-gateway)")]
+pub struct Settings {
+    /// How long the gateway waits for an upstream's response headers, in milliseconds.
+    /// Keep it above ORDER_LEASE_MS so an order is never cut off while its saga runs.
+    #[arg(long, env = "UPSTREAM_TIMEOUT_MS", default_value_t = 30000)]
+    pub upstream_timeout_ms: u64,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "BODY_LIMIT_BYTES", default_value_t = DEFAULT_BODY_LIMIT)]
+    pub body_limit_bytes: usize,
+    /// API keys as `role:sha256hex` entries separated by commas (roles: admin, client).
+    /// Unset: the gateway runs open. Make a hash with `printf %s "$KEY" | sha256sum`.
+    #[arg(long, env = "API_KEYS", hide_env_values = true)]
+    pub api_keys: Option<String>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpstreamLabel {
+    upstream: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpstreamErrorLabels {
+    upstream: &'static str,
+    kind: &'static str,
+}
+
+#[derive(Clone)]
+pub struct GatewayMetrics {
+    duration: Family<UpstreamLabel, Histogram>,
+    errors: Family<UpstreamErrorLabels, Counter>,
+}
+
+impl GatewayMetrics {
+    fn observe(&self, upstream: &'static str, elapsed: Duration) {
+        self.duration.get_or_create(&UpstreamLabel { upstream }).observe(elapsed.as_secs_f64());
+    }
+
+    fn error(&self, upstream: &'static str, kind: &'static str) {
+        self.errors.get_or_create(&UpstreamErrorLabels { upstream, kind }).inc();
+    }
+}
+
+/// One upstream service.
+#[derive(Clone)]
+pub struct Upstream {
+    /// Seed name, used in errors: `pedidos-service`.
+    pub name: &'static str,
+    /// Short name, used in metrics and `/health`: `pedidos`.
+    pub label: &'static str,
+    /// `http://host:port`, no trailing slash.
+    pub base: String,
+    /// For the `/health` probe.
+    probe: ServiceClient,
+}
+
+impl Upstream {
+    fn new(name: &'static str, label: &'static str, base: &str) -> Self {
+        let base = base.trim_end_matches('/').to_owned();
+        Self { name, label, probe: ServiceClient::new(name, &base, Duration::from_secs(2), 4), base }
+    }
+}
+
+#[derive(Clone)]
+pub struct Gateway {
+    pub pedidos: Upstream,
+    pub pagamentos: Upstream,
+    pub estoque: Upstream,
+    client: Client<HttpConnector, Body>,
+    timeout: Duration,
+    body_limit: usize,
+    keys: Arc<auth::Keys>,
+    metrics: GatewayMetrics,
+    openapi: Bytes,
+}
+
+async fn root() -> Json<serde_json::Value> {
+    Json(json!({
+        "service": "Pedidos Veloz - API Gateway",
+        "version": env!("CARGO_PKG_VERSION"),
+        "endpoints": ["/orders", "/payments", "/items", "/health", "/livez", "/readyz", "/metrics", "/openapi.json"],
+    }))
+}
+
+/// Asks every backend's `/health`: 200 when all are healthy, 207 otherwise (seed behaviour).
+async fn health(State(gateway): State<Gateway>) -> Response {
+    let check = |u: &Upstream| {
+        let probe = u.probe.clone();
+        async move {
+            match probe.call(Method::GET, "/health", None, "", None).await {
+                Ok(answer) if answer.status == StatusCode::OK => "healthy",
+                Ok(_) => "unhealthy",
+                Err(_) => "unreachable",
+            }
+        }
+    };
+    let (pedidos, pagamentos, estoque) =
+        tokio::join!(check(&gateway.pedidos), check(&gateway.pagamentos), check(&gateway.estoque));
+    let healthy = [pedidos, pagamentos, estoque].iter().all(|s| *s == "healthy");
+    let (status, word) = if healthy { (StatusCode::OK, "healthy") } else { (StatusCode::MULTI_STATUS, "degraded") };
+    let body = json!({
+        "status": word,
+        "service": names::GATEWAY,
+        "backends": {"pedidos": pedidos, "pagamentos": pagamentos, "estoque": estoque},
+    });
+    (status, Json(body)).into_response()
+}
+
+async fn openapi(State(gateway): State<Gateway>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], gateway.openapi.clone()).into_response()
+}
+
+/// Builds the gateway. `api` is the public OpenAPI document of the services; the
+/// gateway adds its own endpoints to it.
+pub fn build(settings: &Settings, upstreams: &Upstreams, mut api: utoipa::openapi::OpenApi) -> Result<Component, String> {
+    let keys = match &settings.api_keys {
+        Some(spec) => auth::Keys::parse(spec)?,
+        None => auth::Keys::default(),
+    };
+    if keys.is_enabled() {
+        tracing::info!(keys = keys.len(), "API key authentication enabled");
+    } else {
+        tracing::warn!("API_KEYS is not set: the gateway is OPEN, every call is allowed without a key");
+    }
+    let mut metrics = MetricsBuilder::new(names::GATEWAY);
+    let gateway_metrics = GatewayMetrics {
+        duration: Family::new_with_constructor(latency_histogram),
+        errors: Family::default(),
+    };
+    metrics.registry().register(
+        "gateway_upstream_request_duration_seconds",
+        "Time to the upstream's response headers, by upstream",
+        gateway_metrics.duration.clone(),
+    );
+    metrics.registry().register(
+        "gateway_upstream_errors",
+        "Upstream calls that failed, by upstream and kind (unavailable, timeout, bad_gateway)",
+        gateway_metrics.errors.clone(),
+    );
+    api.merge(gateway_api());
+    api.info.title = "Pedidos Veloz API".into();
+    api.info.description = Some("The public API of Pedidos Veloz, served by api-gateway.".into());
+    let document = serde_json::to_vec(&api).map_err(|e| e.to_string())?;
+    let gateway = Gateway {
+        pedidos: Upstream::new(names::PEDIDOS, "pedidos", &upstreams.pedidos_service_url),
+        pagamentos: Upstream::new(names::PAGAMENTOS, "pagamentos", &upstreams.pagamentos_service_url),
+        estoque: Upstream::new(names::ESTOQUE, "estoque", &upstreams.estoque_service_url),
+        client: platform::client::pooled(256).build(platform::client::connector(Duration::from_secs(1))),
+        timeout: Duration::from_millis(settings.upstream_timeout_ms),
+        body_limit: settings.body_limit_bytes,
+        keys: Arc::new(keys),
+        metrics: gateway_metrics,
+        openapi: Bytes::from(document),
+    };
+    let routes = Router::new()
+        .route("/", get(root))
+        .route("/openapi.json", get(openapi))
+        .route("/orders", any(proxy::proxy))
+        .route("/orders/{*rest}", any(proxy::proxy))
+        .route("/payments", any(proxy::proxy))
+        .route("/payments/{*rest}", any(proxy::proxy))
+        .route("/items", any(proxy::proxy))
+        .route("/items/{*rest}", any(proxy::proxy))
+        .with_state(gateway.clone());
+    let mut component = Component::new(names::GATEWAY, routes, None, metrics);
+    component.health = Some(Router::new().route("/health", get(health)).with_state(gateway));
+    component.body_limit = settings.body_limit_bytes;
+    Ok(component)
+}
+
+/// The gateway's own endpoints, for the OpenAPI document.
+fn gateway_api() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+
+    #[derive(utoipa::ToSchema, serde::Serialize)]
+    #[allow(dead_code)]
+    struct Backends {
+        pedidos: String,
+        pagamentos: String,
+        estoque: String,
+    }
+
+    #[derive(utoipa::ToSchema, serde::Serialize)]
+    #[allow(dead_code)]
+    struct GatewayHealth {
+        /// `healthy` or `degraded`.
+        status: String,
+        service: String,
+        backends: Backends,
+    }
+
+    #[utoipa::path(get, path = "/", tag = "api-gateway", responses((status = 200, description = "Service name, version and endpoints", body = Object)))]
+    #[allow(dead_code)]
+    fn root_doc() {}
+
+    #[utoipa::path(get, path = "/health", tag = "api-gateway",
+        responses((status = 200, description = "Every backend is healthy", body = GatewayHealth),
+                  (status = 207, description = "Degraded: some backend is unhealthy or unreachable", body = GatewayHealth)))]
+    #[allow(dead_code)]
+    fn health_doc() {}
+
+    #[utoipa::path(get, path = "/livez", tag = "api-gateway", responses((status = 200, description = "The process is up", body = Object)))]
+    #[allow(dead_code)]
+    fn livez_doc() {}
+
+    #[utoipa::path(get, path = "/readyz", tag = "api-gateway",
+        responses((status = 200, description = "Ready to serve", body = Object), (status = 503, description = "Draining", body = Object)))]
+    #[allow(dead_code)]
+    fn readyz_doc() {}
+
+    #[derive(OpenApi)]
+    #[openapi(paths(root_doc, health_doc, livez_doc, readyz_doc), components(schemas(GatewayHealth, Backends)))]
+    struct GatewayApi;
+
+    GatewayApi::openapi()
+}
