@@ -11,7 +11,11 @@
 # 4. asserts through Prometheus' HTTP API that the series exist with exactly the
 #    values the API answers imply;
 # 5. promtool check metrics on each component's /metrics;
-# 6. every metric name used by alerts.yml and the dashboards is exported.
+# 6. fault phase: the components restart one per process WITHOUT pagamentos-service;
+#    an order and a payment read through the gateway must show up as upstream errors,
+#    saga retries, up == 0 and the PedidosComponentDown alert firing; once pagamentos
+#    starts, the recovery worker must finish the pending order (E2E_FAULTS=0 skips it);
+# 7. every metric name used by alerts.yml and the dashboards is exported.
 # Everything it starts is stopped on exit. Ends with "N passed, M failed".
 set -euo pipefail
 
@@ -30,6 +34,7 @@ DATA_DIR="$(mktemp -d)"
 TSDB_DIR="$(mktemp -d)"
 APP_PID=""
 PROM_PID=""
+SVC_PIDS=()
 POLICY_CREATED=""
 PASSED=0
 FAILED=0
@@ -40,7 +45,7 @@ fail() { FAILED=$((FAILED + 1)); say "FAIL $*"; }
 
 cleanup() {
   local rc=$?
-  for pid in "$PROM_PID" "$APP_PID"; do
+  for pid in "$PROM_PID" "$APP_PID" "${SVC_PIDS[@]}"; do
     if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
       kill "$pid" 2>/dev/null || true
       for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -376,6 +381,90 @@ for port in 5000 5001 5002 5003; do
     fail "promtool check metrics :$port (${component% }): $(echo "$lint" | head -n 20 | tr '\n' ';')"
   fi
 done
+
+# ------------------------------------------------------------------ fault phase
+# promql_value QUERY -> prints the first sample's value, or "absent".
+promql_value() {
+  curl -fsS --get "$PROM/api/v1/query" --data-urlencode "query=$1" |
+    python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else "absent")'
+}
+# wait_for DESCRIPTION QUERY SECONDS -> the query must return a sample (use a filter like "> 0").
+wait_for() {
+  local what="$1" q="$2" secs="$3" v="absent"
+  for _ in $(seq 1 $((secs * 2))); do
+    v=$(promql_value "$q" || echo absent)
+    [ "$v" != "absent" ] && break
+    sleep 0.5
+  done
+  if [ "$v" != "absent" ]; then pass "$what (value $v)"; else fail "$what    [$q]"; fi
+}
+wait_port_free() {
+  for _ in $(seq 1 100); do port_busy "$1" || return 0; sleep 0.1; done
+  return 1
+}
+start_service() { # start_service SUBCOMMAND PORT
+  PEDIDOS_DATA_DIR="$DATA_DIR" PAYMENT_DECLINE_RATE=0.5 PAYMENT_RANDOM_SEED=1 LOG_FORMAT=json \
+    ORDER_LEASE_MS=1000 RECOVERY_INTERVAL_MS=200 SAGA_CALL_TIMEOUT_MS=1000 UPSTREAM_TIMEOUT_MS=2000 \
+    "$BIN" "$1" >>"$WORK/app.log" 2>&1 &
+  SVC_PIDS+=("$!")
+  local probe=readyz
+  [ "$1" = gateway ] && probe=livez # the gateway's readiness may depend on its upstreams
+  for _ in $(seq 1 120); do
+    curl -fsS -o /dev/null "http://127.0.0.1:$2/$probe" 2>/dev/null && return 0
+    sleep 0.25
+  done
+  return 1
+}
+
+if [ "${E2E_FAULTS:-1}" = "1" ]; then
+  kill "$APP_PID" 2>/dev/null || true
+  wait "$APP_PID" 2>/dev/null || true
+  APP_PID=""
+  for port in 5000 5001 5002 5003; do wait_port_free "$port" || fail "port $port still busy after stopping the platform"; done
+  if start_service inventory 5003 && start_service orders 5001 && start_service gateway 5000; then
+    pass "fault phase: estoque, pedidos and the gateway restarted one per process, pagamentos-service left down"
+    ITEM_ID=$(curl -fsS "$GW/items" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+items = d.get("items", d.get("data", d)) if isinstance(d, dict) else d
+print(items[0]["id"])')
+    code=$(curl -sS -o "$WORK/fault-order.json" -w '%{http_code}' -X POST "$GW/orders" \
+      -H 'Content-Type: application/json' -d "{\"customer\":\"Ana\",\"items\":[{\"item_id\":$ITEM_ID,\"quantity\":1}]}")
+    say "POST /orders with pagamentos down -> $code $(head -c 300 "$WORK/fault-order.json")"
+    code=$(curl -sS -o /dev/null -w '%{http_code}' "$GW/payments")
+    say "GET /payments with pagamentos down -> $code"
+    wait_for 'prometheus: up{job="pagamentos-service"} == 0 while it is down' \
+      'up{job="pagamentos-service"} == 0' 20
+    wait_for 'prometheus: gateway_upstream_errors_total{upstream="pagamentos",kind="unavailable"} > 0' \
+      'sum(gateway_upstream_errors_total{upstream="pagamentos",kind="unavailable"}) > 0' 20
+    wait_for 'prometheus: saga_step_retries_total{step="pay"} > 0 (recovery worker retrying the payment)' \
+      'sum(saga_step_retries_total{step="pay"}) > 0' 30
+    wait_for 'prometheus: orders_pending > 0 while the payment cannot be made' \
+      'sum(orders_pending) > 0' 20
+    for port in 5000 5001; do
+      if curl -fsS "http://127.0.0.1:$port/metrics" | python3 monitoring/checks/check_monitoring.py om2text >"$WORK/fault-$port.prom" &&
+        lint=$(promtool check metrics <"$WORK/fault-$port.prom" 2>&1) && [ -z "$lint" ]; then
+        pass "promtool check metrics :$port with error/retry series present: no problems"
+      else
+        fail "promtool check metrics :$port during the fault: $(echo "${lint:-}" | head -n 10 | tr '\n' ';')"
+      fi
+    done
+    if [ "${E2E_ALERT_WAIT:-1}" = "1" ]; then
+      say "waiting up to 80 s for PedidosComponentDown (for: 1m) to fire on pagamentos-service"
+      wait_for 'prometheus: alert PedidosComponentDown firing for job="pagamentos-service"' \
+        'ALERTS{alertname="PedidosComponentDown",alertstate="firing",job="pagamentos-service"}' 80
+    fi
+    if start_service payments 5002; then
+      pass "fault phase: pagamentos-service started"
+      wait_for 'prometheus: recovery worker finished the pending order (orders_pending == 0, one more final status)' \
+        'sum(orders_pending) == 0 and sum(orders_finished_total{status=~"paid|payment_declined"}) > 0' 30
+    else
+      fail "fault phase: pagamentos-service did not start"
+    fi
+  else
+    fail "fault phase: the components did not start one per process"
+  fi
+fi
 
 # ------------------------------------------------------------------ names used by alerts/dashboards
 curl -fsS "$PROM/api/v1/label/__name__/values" |
