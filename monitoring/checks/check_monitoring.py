@@ -21,7 +21,9 @@ Checks (static):
   loki        loki.yml parses; tsdb + schema v13, retention through the compactor
   alloy       config.alloy: balanced blocks and strings, known components and
               stages, every component reference declared, request_id/trace_id
-              kept out of stream labels
+              kept out of stream labels; its stage.json JMESPath expressions and the
+              Loki derived field extract request_id from real log lines of the binary
+              (checks/sample-logs.jsonl)
 """
 from __future__ import annotations
 
@@ -398,12 +400,54 @@ def check_alloy() -> None:
                 problems.append(f"{bad} must be structured metadata, not a stage.labels label")
     if not re.search(r"stage\.structured_metadata\s*\{[^}]*request_id", raw, re.S):
         problems.append("request_id must be sent as structured metadata")
+    problems += check_alloy_json_stage(raw)
     if "http://loki:3100/loki/api/v1/push" not in raw:
         problems.append("loki.write must push to http://loki:3100/loki/api/v1/push")
     if problems:
         raise Failure("config.alloy:\n  " + "\n  ".join(problems))
     ok("alloy", f"config.alloy: balanced, components {', '.join(sorted(declared))}; references resolve; "
-       "request_id/trace_id as structured metadata only")
+       "request_id/trace_id as structured metadata only; stage.json extracts request_id, component, "
+       "level from the sample log lines")
+
+
+def check_alloy_json_stage(raw: str) -> list[str]:
+    """Runs the stage.json JMESPath expressions of config.alloy on real log lines of the
+    binary (monitoring/checks/sample-logs.jsonl): every line that carries a request_id must
+    yield it, every request line its component, every line its level and timestamp."""
+    try:
+        import jmespath
+    except ImportError:
+        return ["python package jmespath missing (pip install jmespath)"]
+    m = re.search(r"stage\.json\s*\{\s*expressions\s*=\s*\{(.*?)\}", raw, re.S)
+    if not m:
+        return ["no stage.json block"]
+    exprs = dict(re.findall(r'(\w+)\s*=\s*"([^"]*)"', m.group(1)))
+    problems = []
+    lines = [json.loads(l) for l in (MON / "checks" / "sample-logs.jsonl").read_text().splitlines() if l.strip()]
+    for i, line in enumerate(lines, 1):
+        got = {}
+        for name, expr in exprs.items():
+            try:
+                got[name] = jmespath.search(expr or name, line)
+            except jmespath.exceptions.JMESPathError as e:
+                return [f"stage.json {name}: invalid JMESPath {expr!r}: {e}"]
+        text = json.dumps(line)
+        want_rid = re.search(r'"request_id": "([^"]+)"', text)
+        if want_rid and got.get("request_id") != want_rid.group(1):
+            problems.append(f"sample line {i}: request_id not extracted (got {got.get('request_id')!r})")
+        if line.get("message") == "request" and not got.get("component"):
+            problems.append(f"sample line {i}: component not extracted")
+        if not got.get("level") or not got.get("ts"):
+            problems.append(f"sample line {i}: level/timestamp not extracted")
+    ds = yaml.safe_load((MON / "grafana/provisioning/datasources/datasources.yml").read_text())
+    for d in ds["datasources"]:
+        for f in d.get("jsonData", {}).get("derivedFields", []):
+            if f["name"] == "request_id":
+                raw_lines = (MON / "checks" / "sample-logs.jsonl").read_text().splitlines()
+                hits = [l for l in raw_lines if re.search(f["matcherRegex"], l)]
+                if len(hits) != sum('"request_id"' in l for l in raw_lines):
+                    problems.append("Loki derived field request_id does not match every sample line with a request_id")
+    return problems
 
 
 def cmd_static() -> int:
