@@ -49,7 +49,7 @@ expect_failure() {
   else
     PASSED=$((PASSED + 1))
     say "OK   $what"
-    grep -m 3 -E 'error|FAIL' "$log" | sed 's/^/        /' || true
+    grep -m 3 -E 'error|FAIL' "$log" | sed 's/^/        (expected) /' || true
   fi
 }
 
@@ -97,20 +97,22 @@ ensure_node() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >"$WORK/apt-node.log" 2>&1
 }
 
-ensure_pyyaml() {
-  if python3 -c 'import yaml' 2>/dev/null; then
-    say "tools: python3 $(python3 -c 'import sys; print(sys.version.split()[0])') with PyYAML"
-    return 0
+ensure_python_deps() {
+  local missing=()
+  python3 -c 'import yaml' 2>/dev/null || missing+=(pyyaml)
+  python3 -c 'import jmespath' 2>/dev/null || missing+=(jmespath)
+  if [ "${#missing[@]}" -gt 0 ]; then
+    say "tools: installing python packages ${missing[*]}"
+    python3 -m pip install -q "${missing[@]}" 2>/dev/null ||
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-yaml python3-jmespath >/dev/null 2>&1
   fi
-  say "tools: PyYAML missing, installing it"
-  python3 -m pip install -q pyyaml 2>/dev/null ||
-    { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-yaml >/dev/null 2>&1; }
-  python3 -c 'import yaml'
+  python3 -c 'import yaml, jmespath'
+  say "tools: python3 $(python3 -c 'import sys; print(sys.version.split()[0])') with PyYAML and jmespath"
 }
 
 ensure_promtool
 ensure_node
-ensure_pyyaml
+ensure_python_deps
 
 # ------------------------------------------------------------------ Prometheus
 step "promtool check config monitoring/prometheus.yml (compose)" \
