@@ -114,65 +114,74 @@ pub struct AllInOne {
 
 /// A running platform: its addresses, its shutdown switch, and the task serving it.
 pub struct Running {
-    pub gateway: SocketAddr,
-    pub orders: SocketAddr,
-    pub payments: SocketAddr,
-    pub inventory: SocketAddr,
+    pub topology: Topology,
     pub shutdown: Shutdown,
     pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
-fn url(addr: SocketAddr) -> String {
+/// The base URL of a component listening on `addr`.
+pub fn url(addr: SocketAddr) -> String {
     let host = if addr.ip().is_unspecified() { "127.0.0.1".to_owned() } else { addr.ip().to_string() };
     format!("http://{host}:{}", addr.port())
+}
+
+/// Where each component listens.
+#[derive(Debug, Clone, Copy)]
+pub struct Topology {
+    pub gateway: SocketAddr,
+    pub orders: SocketAddr,
+    pub payments: SocketAddr,
+    pub inventory: SocketAddr,
+}
+
+/// Opens the database of `service` (if it has one) and builds the component, wired
+/// to the others at the addresses of `topology`.
+pub async fn build(service: Service, config: &AllInOne, common: &Common, topology: &Topology, shutdown: &Shutdown) -> anyhow::Result<Component> {
+    let migrate = common.migrate_on_start;
+    Ok(match service {
+        Service::Inventory => estoque::build(open_db(service, &config.inventory_db, common, migrate).await?, shutdown),
+        Service::Payments => pagamentos::build(open_db(service, &config.payments_db, common, migrate).await?, &config.payments),
+        Service::Orders => pedidos::build(
+            open_db(service, &config.orders_db, common, migrate).await?,
+            &config.orders,
+            &pedidos::Upstreams { estoque_service_url: url(topology.inventory), pagamentos_service_url: url(topology.payments) },
+            shutdown,
+        ),
+        Service::Gateway => gateway::build(
+            &config.gateway,
+            &gateway::Upstreams {
+                pedidos_service_url: url(topology.orders),
+                pagamentos_service_url: url(topology.payments),
+                estoque_service_url: url(topology.inventory),
+            },
+            public_api(),
+        )
+        .map_err(anyhow::Error::msg)?,
+    })
 }
 
 /// Starts all four components in this process, each on its own port and talking to
 /// the others over HTTP exactly as separate processes would. Port 0 picks a free port.
 pub async fn start_all(config: AllInOne, common: &Common, shutdown: Shutdown) -> anyhow::Result<Running> {
     let listen = |port| bind(SocketAddr::new(common.bind, port));
-    let inventory_listener = listen(config.inventory_port).await?;
-    let payments_listener = listen(config.payments_port).await?;
-    let orders_listener = listen(config.orders_port).await?;
-    let gateway_listener = listen(config.gateway_port).await?;
-    let inventory = inventory_listener.local_addr()?;
-    let payments = payments_listener.local_addr()?;
-    let orders = orders_listener.local_addr()?;
-    let gateway_addr = gateway_listener.local_addr()?;
-
-    let (inventory_db, payments_db, orders_db) = tokio::try_join!(
-        open_db(Service::Inventory, &config.inventory_db, common, common.migrate_on_start),
-        open_db(Service::Payments, &config.payments_db, common, common.migrate_on_start),
-        open_db(Service::Orders, &config.orders_db, common, common.migrate_on_start),
-    )?;
-    let components: Vec<(Component, TcpListener)> = vec![
-        (estoque::build(inventory_db, &shutdown), inventory_listener),
-        (pagamentos::build(payments_db, &config.payments), payments_listener),
-        (
-            pedidos::build(
-                orders_db,
-                &config.orders,
-                &pedidos::Upstreams { estoque_service_url: url(inventory), pagamentos_service_url: url(payments) },
-                &shutdown,
-            ),
-            orders_listener,
-        ),
-        (
-            gateway::build(
-                &config.gateway,
-                &gateway::Upstreams {
-                    pedidos_service_url: url(orders),
-                    pagamentos_service_url: url(payments),
-                    estoque_service_url: url(inventory),
-                },
-                public_api(),
-            )
-            .map_err(anyhow::Error::msg)?,
-            gateway_listener,
-        ),
+    let listeners = [
+        (Service::Inventory, listen(config.inventory_port).await?),
+        (Service::Payments, listen(config.payments_port).await?),
+        (Service::Orders, listen(config.orders_port).await?),
+        (Service::Gateway, listen(config.gateway_port).await?),
     ];
+    let topology = Topology {
+        inventory: listeners[0].1.local_addr()?,
+        payments: listeners[1].1.local_addr()?,
+        orders: listeners[2].1.local_addr()?,
+        gateway: listeners[3].1.local_addr()?,
+    };
+    let mut components = Vec::with_capacity(4);
+    for (service, listener) in listeners {
+        components.push((build(service, &config, common, &topology, &shutdown).await?, listener));
+    }
     let task = tokio::spawn(serve_all(components, shutdown.clone(), common.grace));
-    Ok(Running { gateway: gateway_addr, orders, payments, inventory, shutdown, task })
+    Ok(Running { topology, shutdown, task })
 }
 
 /// Serves components until shutdown; an error in one stops them all.

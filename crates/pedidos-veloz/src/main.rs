@@ -220,7 +220,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 gateway: all.gateway,
             };
             let running = start_all(config, &common, shutdown).await?;
-            tracing::info!(gateway = %running.gateway, "Pedidos Veloz is up: all four components in one process");
+            tracing::info!(gateway = %running.topology.gateway, "Pedidos Veloz is up: all four components in one process");
             return running.task.await.context("the platform task failed")?;
         }
         Some(Command::Migrate { service, database_url: url, estoque_database_url, pagamentos_database_url, pedidos_database_url }) => {

@@ -1,0 +1,584 @@
+//! The test harness: starts the four real components in-process, each on a random
+//! port with a fresh database (a temporary SQLite folder, or a new PostgreSQL
+//! database), lets a test stop, crash and restart any of them, and talks to them
+//! over HTTP. Also checks the invariants of SPEC section 5 straight from the databases.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use pedidos_veloz::{build, AllInOne, Common, Service, Topology};
+use platform::server::{bind, serve};
+use platform::shutdown::Shutdown;
+use axum::http::{HeaderMap, Request};
+use serde_json::Value;
+use sqlx::Connection;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Generates one test per backend: `name::sqlite` and `name::postgres`.
+///
+/// The PostgreSQL variant needs `PV_TEST_POSTGRES_URL` (an admin connection, e.g.
+/// `postgres://postgres@127.0.0.1:5432/postgres`); without it the test says it was
+/// skipped, unless `PV_REQUIRE_POSTGRES=1`, which makes it fail instead.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                ($body)($crate::harness::Backend::Sqlite).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if $crate::harness::postgres_admin_url().is_none() {
+                    return;
+                }
+                ($body)($crate::harness::Backend::Postgres).await;
+            }
+        }
+    };
+}
+
+pub fn postgres_admin_url() -> Option<String> {
+    match std::env::var("PV_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            if std::env::var("PV_REQUIRE_POSTGRES").as_deref() == Ok("1") {
+                panic!("PV_REQUIRE_POSTGRES=1 but PV_TEST_POSTGRES_URL is not set: the PostgreSQL tests cannot run");
+            }
+            eprintln!("skipped: set PV_TEST_POSTGRES_URL to run the PostgreSQL variant");
+            None
+        }
+    }
+}
+
+/// Knobs a test may turn before starting the platform.
+#[derive(Clone)]
+pub struct Options {
+    pub decline_rate: f64,
+    pub payment_latency_ms: u64,
+    pub call_timeout_ms: u64,
+    pub lease_ms: u64,
+    pub api_keys: Option<String>,
+    pub upstream_timeout_ms: u64,
+    pub db_max_connections: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            decline_rate: 0.0,
+            payment_latency_ms: 0,
+            call_timeout_ms: 1000,
+            lease_ms: 1500,
+            api_keys: None,
+            upstream_timeout_ms: 10_000,
+            db_max_connections: 8,
+        }
+    }
+}
+
+/// A running component: a task of this process, or a child process of the real binary.
+enum Handle {
+    Task { shutdown: Shutdown, task: tokio::task::JoinHandle<std::io::Result<()>> },
+    Process(std::process::Child),
+}
+
+/// Where the components run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// All four in the test's process: fast, and stops are graceful.
+    InProcess,
+    /// Each one a separate `pedidos-veloz` process: crashes are real SIGKILLs.
+    Processes,
+}
+
+pub struct Platform {
+    pub backend: Backend,
+    mode: Mode,
+    options: Options,
+    pub topology: Topology,
+    pub http: Http,
+    config: AllInOne,
+    common: Common,
+    handles: HashMap<&'static str, Handle>,
+    _dir: tempfile::TempDir,
+    pg_database: Option<(String, String)>,
+}
+
+fn key(service: Service) -> &'static str {
+    service.name()
+}
+
+impl Platform {
+    pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, Options::default()).await
+    }
+
+    pub async fn start_with(backend: Backend, options: Options) -> Self {
+        Self::start_in(Mode::InProcess, backend, options).await
+    }
+
+    pub async fn start_in(mode: Mode, backend: Backend, options: Options) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (urls, pg_database) = match backend {
+            Backend::Sqlite => {
+                let url = |f: &str| format!("sqlite://{}", dir.path().join(f).display());
+                ([url("pedidos.db"), url("pagamentos.db"), url("estoque.db")], None)
+            }
+            Backend::Postgres => {
+                let admin = postgres_admin_url().expect("PV_TEST_POSTGRES_URL");
+                let name = format!("pv_test_{}", uuid::Uuid::new_v4().simple());
+                let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect to the PostgreSQL admin URL");
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create test database");
+                let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap_or(admin.clone());
+                // The three services share one fresh database: their tables and migration versions are disjoint.
+                let url = format!("{base}/{name}");
+                ([url.clone(), url.clone(), url], Some((admin, name)))
+            }
+        };
+        let config = AllInOne {
+            gateway_port: 0,
+            orders_port: 0,
+            payments_port: 0,
+            inventory_port: 0,
+            orders_db: urls[0].clone(),
+            payments_db: urls[1].clone(),
+            inventory_db: urls[2].clone(),
+            orders: pedidos::Settings {
+                saga_call_timeout_ms: options.call_timeout_ms,
+                order_lease_ms: options.lease_ms,
+                recovery_interval_ms: 100,
+            },
+            payments: pagamentos::Settings {
+                payment_decline_rate: options.decline_rate,
+                payment_random_seed: Some(7),
+                payment_latency_ms: options.payment_latency_ms,
+            },
+            gateway: gateway::Settings {
+                upstream_timeout_ms: options.upstream_timeout_ms,
+                body_limit_bytes: 1024 * 1024,
+                api_keys: options.api_keys.clone(),
+            },
+        };
+        let common = Common {
+            bind: "127.0.0.1".parse().expect("ip"),
+            grace: Duration::from_secs(5),
+            shutdown_delay: Duration::ZERO,
+            migrate_on_start: true,
+            db_max_connections: options.db_max_connections,
+            db_acquire_timeout: Duration::from_secs(5),
+        };
+        let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+        let mut platform = Platform {
+            backend,
+            mode,
+            options: options.clone(),
+            topology: Topology { gateway: any, orders: any, payments: any, inventory: any },
+            http: Http::new(),
+            config,
+            common,
+            handles: HashMap::new(),
+            _dir: dir,
+            pg_database,
+        };
+        // Bind everything first so each component knows where the others are.
+        let mut listeners = Vec::new();
+        for service in [Service::Inventory, Service::Payments, Service::Orders, Service::Gateway] {
+            let listener = bind(any).await.expect("bind");
+            let addr = listener.local_addr().expect("addr");
+            match service {
+                Service::Inventory => platform.topology.inventory = addr,
+                Service::Payments => platform.topology.payments = addr,
+                Service::Orders => platform.topology.orders = addr,
+                Service::Gateway => platform.topology.gateway = addr,
+            }
+            listeners.push((service, listener));
+        }
+        for (service, listener) in listeners {
+            platform.run(service, listener).await;
+        }
+        platform
+    }
+
+    async fn run(&mut self, service: Service, listener: tokio::net::TcpListener) {
+        if self.mode == Mode::Processes {
+            drop(listener); // the child binds the port itself
+            self.spawn(service).await;
+            return;
+        }
+        let shutdown = Shutdown::new();
+        let component = build(service, &self.config, &self.common, &self.topology, &shutdown)
+            .await
+            .unwrap_or_else(|e| panic!("build {}: {e:#}", service.name()));
+        let task = tokio::spawn(serve(component, listener, shutdown.clone(), self.common.grace));
+        self.handles.insert(key(service), Handle::Task { shutdown, task });
+    }
+
+    /// Starts the real binary for one component and waits until it is live.
+    async fn spawn(&mut self, service: Service) {
+        let (command, db) = match service {
+            Service::Gateway => ("gateway", None),
+            Service::Orders => ("orders", Some(&self.config.orders_db)),
+            Service::Payments => ("payments", Some(&self.config.payments_db)),
+            Service::Inventory => ("inventory", Some(&self.config.inventory_db)),
+        };
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self._dir.path().join(format!("{command}.log")))
+            .expect("log file");
+        let url = |a: SocketAddr| format!("http://{a}");
+        let o = &self.options;
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_pedidos-veloz"));
+        cmd.arg(command)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("BIND_ADDRESS", "127.0.0.1")
+            .env("PORT", self.addr(service).port().to_string())
+            .env("PEDIDOS_SERVICE_URL", url(self.topology.orders))
+            .env("PAGAMENTOS_SERVICE_URL", url(self.topology.payments))
+            .env("ESTOQUE_SERVICE_URL", url(self.topology.inventory))
+            .env("PAYMENT_DECLINE_RATE", o.decline_rate.to_string())
+            .env("PAYMENT_LATENCY_MS", o.payment_latency_ms.to_string())
+            .env("SAGA_CALL_TIMEOUT_MS", o.call_timeout_ms.to_string())
+            .env("ORDER_LEASE_MS", o.lease_ms.to_string())
+            .env("RECOVERY_INTERVAL_MS", "100")
+            .env("UPSTREAM_TIMEOUT_MS", o.upstream_timeout_ms.to_string())
+            .env("DB_MAX_CONNECTIONS", o.db_max_connections.to_string())
+            .env("SHUTDOWN_GRACE_SECONDS", "5")
+            .env("LOG_LEVEL", "info")
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log);
+        if let Some(db) = db {
+            cmd.env("DATABASE_URL", db);
+        }
+        let child = cmd.spawn().expect("spawn pedidos-veloz");
+        self.handles.insert(key(service), Handle::Process(child));
+        let live = format!("http://{}/livez", self.addr(service));
+        for _ in 0..200 {
+            if let Ok(Ok(r)) = tokio::time::timeout(Duration::from_millis(200), self.http.try_send("GET", &live)).await {
+                if r == 200 {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{command} did not come up; see its log");
+    }
+
+    fn addr(&self, service: Service) -> SocketAddr {
+        match service {
+            Service::Gateway => self.topology.gateway,
+            Service::Orders => self.topology.orders,
+            Service::Payments => self.topology.payments,
+            Service::Inventory => self.topology.inventory,
+        }
+    }
+
+    /// Graceful stop (SIGTERM for a process): drain, finish in-flight requests, close the pools.
+    pub async fn stop(&mut self, service: Service) {
+        match self.handles.remove(key(service)) {
+            Some(Handle::Task { shutdown, task }) => {
+                shutdown.trigger(Duration::ZERO);
+                let _ = task.await;
+            }
+            Some(Handle::Process(mut child)) => {
+                let _ = std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+                let status = tokio::task::spawn_blocking(move || child.wait()).await.expect("join").expect("wait");
+                assert!(status.success(), "{} exited with {status} after SIGTERM", service.name());
+            }
+            None => {}
+        }
+    }
+
+    /// A crash: SIGKILL. Only in process mode: in-process tasks cannot be killed mid-flight.
+    pub async fn crash(&mut self, service: Service) {
+        match self.handles.remove(key(service)) {
+            Some(Handle::Process(mut child)) => {
+                let _ = child.kill();
+                let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+            }
+            Some(other) => {
+                self.handles.insert(key(service), other);
+                panic!("crash() needs Mode::Processes");
+            }
+            None => {}
+        }
+    }
+
+    /// Starts a stopped component again on the same port.
+    pub async fn restart(&mut self, service: Service) {
+        let addr = self.addr(service);
+        let mut tries = 0;
+        let listener = loop {
+            match bind(addr).await {
+                Ok(listener) => break listener,
+                Err(err) if tries < 50 => {
+                    tries += 1;
+                    let _ = err;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(err) => panic!("rebind {addr}: {err}"),
+            }
+        };
+        self.run(service, listener).await;
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.topology.gateway)
+    }
+
+    pub fn service_url(&self, service: Service, path: &str) -> String {
+        format!("http://{}{path}", self.addr(service))
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.http.send("GET", &self.url(path), None, &[]).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Resp {
+        self.http.send("POST", &self.url(path), Some(body), &[]).await
+    }
+
+    /// Creates an item with `quantity` units at `price`, returning its id.
+    pub async fn item(&self, name: &str, quantity: i64, price: f64) -> i64 {
+        let r = self.post("/items", serde_json::json!({"name": name, "quantity": quantity, "price": price})).await;
+        assert_eq!(r.status, 201, "create item: {}", r.text);
+        r.body["id"].as_i64().expect("item id")
+    }
+
+    pub async fn order(&self, customer: &str, lines: &[(i64, i64)]) -> Resp {
+        let items: Vec<Value> = lines.iter().map(|(i, q)| serde_json::json!({"item_id": i, "quantity": q})).collect();
+        self.post("/orders", serde_json::json!({"customer": customer, "items": items})).await
+    }
+
+    /// Every element of a paginated list, following `Link` headers.
+    pub async fn all(&self, path: &str) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut next = Some(format!("{path}{}limit=1000", if path.contains('?') { "&" } else { "?" }));
+        while let Some(p) = next.take() {
+            let r = self.get(&p).await;
+            assert_eq!(r.status, 200, "GET {p}: {}", r.text);
+            out.extend(r.body.as_array().cloned().unwrap_or_default());
+            if let Some(link) = r.headers.get("link").and_then(|v| v.to_str().ok()) {
+                next = link.split(['<', '>']).nth(1).map(str::to_owned);
+            }
+        }
+        out
+    }
+
+    /// Waits until no order is pending (the recovery worker caught up), or panics.
+    pub async fn settle(&self, within: Duration) {
+        let started = std::time::Instant::now();
+        loop {
+            let pending = self.all("/orders?status=pending").await;
+            if pending.is_empty() {
+                return;
+            }
+            assert!(started.elapsed() < within, "{} orders still pending after {within:?}", pending.len());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Stock counters straight from the inventory database: (quantity, reserved, sold).
+    pub async fn stock(&self, item_id: i64) -> (i64, i64, i64) {
+        let q = "SELECT quantity, reserved, sold FROM items WHERE id = $1";
+        match self.backend {
+            Backend::Sqlite => {
+                let mut c = sqlx::SqliteConnection::connect(&self.config.inventory_db).await.expect("sqlite");
+                sqlx::query_as(q).bind(item_id).fetch_one(&mut c).await.expect("stock")
+            }
+            Backend::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&self.config.inventory_db).await.expect("pg");
+                sqlx::query_as(q).bind(item_id).fetch_one(&mut c).await.expect("stock")
+            }
+        }
+    }
+
+    /// Counts of rows by a query that returns one integer.
+    pub async fn count(&self, database: Service, sql: &'static str) -> i64 {
+        let url = match database {
+            Service::Orders => &self.config.orders_db,
+            Service::Payments => &self.config.payments_db,
+            _ => &self.config.inventory_db,
+        };
+        match self.backend {
+            Backend::Sqlite => {
+                let mut c = sqlx::SqliteConnection::connect(url).await.expect("sqlite");
+                sqlx::query_scalar(sql).fetch_one(&mut c).await.expect("count")
+            }
+            Backend::Postgres => {
+                let mut c = sqlx::PgConnection::connect(url).await.expect("pg");
+                sqlx::query_scalar(sql).fetch_one(&mut c).await.expect("count")
+            }
+        }
+    }
+
+    /// Rows of the inventory database: `(reference, status)` of every reservation,
+    /// and units in committed reservations per item.
+    async fn reservations(&self) -> (HashMap<String, String>, HashMap<i64, i64>) {
+        let q1 = "SELECT reference, status FROM reservations";
+        let q2 = "SELECT l.item_id, CAST(SUM(l.quantity) AS BIGINT) FROM reservation_lines l \
+                  JOIN reservations r ON r.id = l.reservation_id WHERE r.status = 'committed' GROUP BY l.item_id";
+        let url = &self.config.inventory_db;
+        let (refs, committed): (Vec<(String, String)>, Vec<(i64, i64)>) = match self.backend {
+            Backend::Sqlite => {
+                let mut c = sqlx::SqliteConnection::connect(url).await.expect("sqlite");
+                (sqlx::query_as(q1).fetch_all(&mut c).await.expect("q1"), sqlx::query_as(q2).fetch_all(&mut c).await.expect("q2"))
+            }
+            Backend::Postgres => {
+                let mut c = sqlx::PgConnection::connect(url).await.expect("pg");
+                (sqlx::query_as(q1).fetch_all(&mut c).await.expect("q1"), sqlx::query_as(q2).fetch_all(&mut c).await.expect("q2"))
+            }
+        };
+        (refs.into_iter().collect(), committed.into_iter().collect())
+    }
+
+    /// The invariants of SPEC section 5, once the recovery worker has caught up:
+    /// for every item, stock ever added (`added`) = quantity + reserved + sold; every
+    /// paid order has one approved payment of its total and a committed reservation;
+    /// no other order has an approved payment or held stock; nothing is pending.
+    pub async fn assert_invariants(&self, added: &[(i64, i64)]) {
+        let orders = self.all("/orders").await;
+        let payments = self.all("/payments").await;
+        let (reservations, committed) = self.reservations().await;
+        let by_order: HashMap<i64, &Value> = payments.iter().map(|p| (p["order_id"].as_i64().unwrap_or(0), p)).collect();
+        assert_eq!(by_order.len(), payments.len(), "two payments for one order");
+        for order in &orders {
+            let id = order["id"].as_i64().unwrap_or(0);
+            let status = order["status"].as_str().unwrap_or("");
+            assert_ne!(status, "pending", "order {id} still pending");
+            let payment = by_order.get(&id).map(|p| p["status"].as_str().unwrap_or(""));
+            let reservation = reservations.get(&format!("order-{id}")).map(String::as_str);
+            assert_ne!(reservation, Some("held"), "order {id} is {status} but still holds stock");
+            if status == "paid" {
+                assert_eq!(reservation, Some("committed"), "paid order {id}: reservation not committed");
+                if order["total"].as_f64().unwrap_or(0.0) > 0.0 {
+                    let p = by_order.get(&id).unwrap_or_else(|| panic!("paid order {id} has no payment"));
+                    assert_eq!(p["status"], "approved", "paid order {id}: payment {p}");
+                    assert_eq!(p["amount"], order["total"], "paid order {id}: amount differs from total");
+                }
+            } else {
+                assert_ne!(payment, Some("approved"), "order {id} is {status} but has an approved payment");
+            }
+        }
+        for &(item_id, stock_added) in added {
+            let (quantity, reserved, sold) = self.stock(item_id).await;
+            assert_eq!(reserved, 0, "item {item_id}: units still held");
+            assert_eq!(quantity + reserved + sold, stock_added, "item {item_id}: stock lost or created");
+            assert_eq!(sold, committed.get(&item_id).copied().unwrap_or(0), "item {item_id}: sold differs from committed reservations");
+        }
+        assert!(!reservations.values().any(|s| s == "held"), "reservations still held");
+    }
+}
+
+impl Drop for Platform {
+    fn drop(&mut self) {
+        for (_, handle) in self.handles.drain() {
+            match handle {
+                Handle::Task { shutdown, task } => {
+                    shutdown.stop.cancel();
+                    task.abort();
+                }
+                Handle::Process(mut child) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
+            }
+        }
+        if let Some((admin, name)) = self.pg_database.take() {
+            // Best effort, in the background: the test's runtime is going away.
+            std::thread::spawn(move || {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    rt.block_on(async move {
+                        if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+                            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                .execute(&mut conn)
+                                .await;
+                        }
+                    });
+                }
+            })
+            .join()
+            .ok();
+        }
+    }
+}
+
+/// A response, with its body parsed as JSON when it is JSON.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Resp {
+    /// The `code` of an error body.
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+}
+
+#[derive(Clone)]
+pub struct Http {
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl Http {
+    pub fn new() -> Self {
+        Self { client: Client::builder(TokioExecutor::new()).build(HttpConnector::new()) }
+    }
+
+    pub async fn send(&self, method: &str, url: &str, body: Option<Value>, headers: &[(&str, &str)]) -> Resp {
+        let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+        let mut all: Vec<(&str, &str)> = headers.to_vec();
+        if !bytes.is_empty() && !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
+            all.push(("content-type", "application/json"));
+        }
+        self.raw(method, url, bytes, &all).await
+    }
+
+    /// The status of a GET, or an error if nothing answered.
+    pub async fn try_send(&self, method: &str, url: &str) -> Result<u16, String> {
+        let req = Request::builder().method(method).uri(url).body(Full::new(Bytes::new())).map_err(|e| e.to_string())?;
+        let response = self.client.request(req).await.map_err(|e| e.to_string())?;
+        Ok(response.status().as_u16())
+    }
+
+    pub async fn raw(&self, method: &str, url: &str, body: Vec<u8>, headers: &[(&str, &str)]) -> Resp {
+        let mut builder = Request::builder().method(method).uri(url);
+        for (k, v) in headers {
+            builder = builder.header(*k, *v);
+        }
+        let req = builder.body(Full::new(Bytes::from(body))).expect("request");
+        let response = tokio::time::timeout(Duration::from_secs(30), self.client.request(req))
+            .await
+            .unwrap_or_else(|_| panic!("{method} {url}: no answer in 30 s"))
+            .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.expect("body").to_bytes();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Resp { status, headers, body, text }
+    }
+}
