@@ -466,6 +466,23 @@ print(items[0]["id"])')
   fi
 fi
 
+# ------------------------------------------------------------------ dashboard queries
+# Every Prometheus query of the three dashboards, with Grafana's variables filled in,
+# must evaluate on the real series; after the traffic and the fault phase each one
+# should also return data (the ones that do not are listed).
+if python3 monitoring/checks/check_monitoring.py dashboard-queries "$PROM" >"$WORK/dq.txt"; then
+  n_empty=$(grep -c '^EMPTY' "$WORK/dq.txt" || true)
+  if [ "$n_empty" = "0" ] || [ "${E2E_FAULTS:-1}" != "1" ]; then
+    pass "dashboards: $(tail -n 1 "$WORK/dq.txt")"
+  else
+    fail "dashboards: $(tail -n 1 "$WORK/dq.txt")"
+  fi
+  grep '^EMPTY' "$WORK/dq.txt" | sed 's/^/        /' || true
+else
+  fail "dashboards: some queries do not evaluate"
+  grep -E '^(FAIL|EMPTY)' "$WORK/dq.txt" | sed 's/^/        /'
+fi
+
 # ------------------------------------------------------------------ names used by alerts/dashboards
 curl -fsS "$PROM/api/v1/label/__name__/values" |
   python3 -c 'import json,sys; print("\n".join(json.load(sys.stdin)["data"]))' >"$WORK/names.txt"

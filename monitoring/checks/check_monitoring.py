@@ -5,6 +5,8 @@
     check_monitoring.py used-metrics         # metric names used by alerts + dashboards
     check_monitoring.py live NAMES_FILE [EXPOSITION...]
                                              # used names vs. names a real Prometheus scraped
+    check_monitoring.py dashboard-queries PROMETHEUS_URL
+                                             # run every dashboard query on a live Prometheus
     check_monitoring.py om2text < openmetrics > text
                                              # OpenMetrics -> Prometheus text 0.0.4 (for promtool check metrics)
 
@@ -510,6 +512,51 @@ def cmd_live(names_file: str, expositions: list[str]) -> int:
     return 0
 
 
+GRAFANA_VARS = {
+    "$__rate_interval": "1m", "$__interval": "15s", "$__range": "10m",
+    "$component": ".+",
+}
+
+
+def cmd_dashboard_queries(prom: str) -> int:
+    """Runs every Prometheus query of the dashboards (Grafana variables replaced) on a live
+    Prometheus: each must parse and evaluate; the ones that return no series are listed."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    errors, empty, total = [], [], 0
+    for name, d in load_dashboards().items():
+        for p in iter_panels(d):
+            for t in p.get("targets", []) or []:
+                ds = (t.get("datasource") or p.get("datasource") or {}).get("type")
+                if ds != "prometheus":
+                    continue
+                total += 1
+                q = t["expr"]
+                for k in sorted(GRAFANA_VARS, key=len, reverse=True):
+                    q = q.replace(k, GRAFANA_VARS[k])
+                url = prom + "/api/v1/query?" + urllib.parse.urlencode({"query": q})
+                where = f"{name} / {p.get('title')} / {t.get('refId')}"
+                try:
+                    with urllib.request.urlopen(url, timeout=10) as r:
+                        res = json.load(r)
+                except urllib.error.HTTPError as e:
+                    errors.append(f"{where}: {e.code} {e.read().decode()[:200]}")
+                    continue
+                if res.get("status") != "success":
+                    errors.append(f"{where}: {res}")
+                elif not res["data"]["result"]:
+                    empty.append(where)
+    for e in errors:
+        print(f"FAIL  {e}")
+    for e in empty:
+        print(f"EMPTY {e}")
+    print(f"{total} dashboard queries: {total - len(errors)} evaluated, {len(errors)} errors, "
+          f"{len(empty)} returned no series")
+    return 1 if errors else 0
+
+
 def cmd_om2text() -> int:
     """OpenMetrics text -> Prometheus text format 0.0.4, for `promtool check metrics`.
     Counter families are named without _total in OpenMetrics (# TYPE http_requests counter,
@@ -548,6 +595,8 @@ def main(argv: list[str]) -> int:
         return cmd_used()
     if len(argv) >= 3 and argv[1] == "live":
         return cmd_live(argv[2], argv[3:])
+    if len(argv) == 3 and argv[1] == "dashboard-queries":
+        return cmd_dashboard_queries(argv[2])
     if len(argv) == 2 and argv[1] == "om2text":
         return cmd_om2text()
     print(__doc__)
