@@ -71,25 +71,40 @@ pub fn public_api() -> utoipa::openapi::OpenApi {
 
 /// Opens a service's database and, if asked, applies its migrations, waiting up to
 /// 30 s for a PostgreSQL that is still starting.
-pub async fn open_db(service: Service, url: &str, common: &Common, migrate: bool) -> anyhow::Result<Db> {
+pub async fn open_db(
+    service: Service,
+    url: &str,
+    common: &Common,
+    migrate: bool,
+) -> anyhow::Result<Db> {
     let options = DbOptions {
         max_connections: common.db_max_connections,
         acquire_timeout: common.db_acquire_timeout,
         application_name: service.name().to_owned(),
     };
-    let db = Db::connect(url, &options)
-        .await
-        .with_context(|| format!("{}: cannot open database {}", service.name(), platform::db::redact(url)))?;
+    let db = Db::connect(url, &options).await.with_context(|| {
+        format!(
+            "{}: cannot open database {}",
+            service.name(),
+            platform::db::redact(url)
+        )
+    })?;
     if let (true, Some(migrations)) = (migrate, service.migrations()) {
         let started = Instant::now();
         loop {
             match db.migrate(migrations).await {
                 Ok(()) => break,
-                Err(sqlx::migrate::MigrateError::Execute(err)) if platform::db::is_unavailable(&err) && started.elapsed() < Duration::from_secs(30) => {
+                Err(sqlx::migrate::MigrateError::Execute(err))
+                    if platform::db::is_unavailable(&err)
+                        && started.elapsed() < Duration::from_secs(30) =>
+                {
                     tracing::warn!(service = service.name(), error = %err, "database not reachable yet; retrying migrations");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
-                Err(err) => return Err(err).with_context(|| format!("{}: migrations failed", service.name())),
+                Err(err) => {
+                    return Err(err)
+                        .with_context(|| format!("{}: migrations failed", service.name()))
+                }
             }
         }
         tracing::info!(service = service.name(), "migrations applied");
@@ -121,7 +136,11 @@ pub struct Running {
 
 /// The base URL of a component listening on `addr`.
 pub fn url(addr: SocketAddr) -> String {
-    let host = if addr.ip().is_unspecified() { "127.0.0.1".to_owned() } else { addr.ip().to_string() };
+    let host = if addr.ip().is_unspecified() {
+        "127.0.0.1".to_owned()
+    } else {
+        addr.ip().to_string()
+    };
     format!("http://{host}:{}", addr.port())
 }
 
@@ -136,15 +155,30 @@ pub struct Topology {
 
 /// Opens the database of `service` (if it has one) and builds the component, wired
 /// to the others at the addresses of `topology`.
-pub async fn build(service: Service, config: &AllInOne, common: &Common, topology: &Topology, shutdown: &Shutdown) -> anyhow::Result<Component> {
+pub async fn build(
+    service: Service,
+    config: &AllInOne,
+    common: &Common,
+    topology: &Topology,
+    shutdown: &Shutdown,
+) -> anyhow::Result<Component> {
     let migrate = common.migrate_on_start;
     Ok(match service {
-        Service::Inventory => estoque::build(open_db(service, &config.inventory_db, common, migrate).await?, shutdown),
-        Service::Payments => pagamentos::build(open_db(service, &config.payments_db, common, migrate).await?, &config.payments),
+        Service::Inventory => estoque::build(
+            open_db(service, &config.inventory_db, common, migrate).await?,
+            shutdown,
+        ),
+        Service::Payments => pagamentos::build(
+            open_db(service, &config.payments_db, common, migrate).await?,
+            &config.payments,
+        ),
         Service::Orders => pedidos::build(
             open_db(service, &config.orders_db, common, migrate).await?,
             &config.orders,
-            &pedidos::Upstreams { estoque_service_url: url(topology.inventory), pagamentos_service_url: url(topology.payments) },
+            &pedidos::Upstreams {
+                estoque_service_url: url(topology.inventory),
+                pagamentos_service_url: url(topology.payments),
+            },
             shutdown,
         ),
         Service::Gateway => gateway::build(
@@ -162,7 +196,11 @@ pub async fn build(service: Service, config: &AllInOne, common: &Common, topolog
 
 /// Starts all four components in this process, each on its own port and talking to
 /// the others over HTTP exactly as separate processes would. Port 0 picks a free port.
-pub async fn start_all(config: AllInOne, common: &Common, shutdown: Shutdown) -> anyhow::Result<Running> {
+pub async fn start_all(
+    config: AllInOne,
+    common: &Common,
+    shutdown: Shutdown,
+) -> anyhow::Result<Running> {
     let listen = |port| bind(SocketAddr::new(common.bind, port));
     let listeners = [
         (Service::Inventory, listen(config.inventory_port).await?),
@@ -178,14 +216,25 @@ pub async fn start_all(config: AllInOne, common: &Common, shutdown: Shutdown) ->
     };
     let mut components = Vec::with_capacity(4);
     for (service, listener) in listeners {
-        components.push((build(service, &config, common, &topology, &shutdown).await?, listener));
+        components.push((
+            build(service, &config, common, &topology, &shutdown).await?,
+            listener,
+        ));
     }
     let task = tokio::spawn(serve_all(components, shutdown.clone(), common.grace));
-    Ok(Running { topology, shutdown, task })
+    Ok(Running {
+        topology,
+        shutdown,
+        task,
+    })
 }
 
 /// Serves components until shutdown; an error in one stops them all.
-pub async fn serve_all(components: Vec<(Component, TcpListener)>, shutdown: Shutdown, grace: Duration) -> anyhow::Result<()> {
+pub async fn serve_all(
+    components: Vec<(Component, TcpListener)>,
+    shutdown: Shutdown,
+    grace: Duration,
+) -> anyhow::Result<()> {
     let mut tasks = tokio::task::JoinSet::new();
     for (component, listener) in components {
         tasks.spawn(serve(component, listener, shutdown.clone(), grace));

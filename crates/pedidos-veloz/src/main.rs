@@ -17,8 +17,12 @@ use platform::shutdown::Shutdown;
 use platform::telemetry::{self, LogFormat};
 
 #[derive(Parser)]
-#[command(name = "pedidos-veloz", version, about = "Pedidos Veloz: orders, payments and inventory behind one API gateway.",
-          args_conflicts_with_subcommands = true)]
+#[command(
+    name = "pedidos-veloz",
+    version,
+    about = "Pedidos Veloz: orders, payments and inventory behind one API gateway.",
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     #[command(flatten)]
     common: CommonArgs,
@@ -31,7 +35,13 @@ struct Cli {
 #[derive(Args)]
 struct CommonArgs {
     /// Log format: one JSON object per line, or human-readable.
-    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "json", global = true)]
+    #[arg(
+        long,
+        env = "LOG_FORMAT",
+        value_enum,
+        default_value = "json",
+        global = true
+    )]
     log_format: LogFormat,
     /// Log level or filter (RUST_LOG, when set, takes precedence).
     #[arg(long, env = "LOG_LEVEL", default_value = "info", global = true)]
@@ -40,10 +50,20 @@ struct CommonArgs {
     #[arg(long, env = "BIND_ADDRESS", default_value = "0.0.0.0", global = true)]
     bind_address: IpAddr,
     /// Folder of the SQLite databases used when no database URL is given.
-    #[arg(long, env = "PEDIDOS_DATA_DIR", default_value = "./data", global = true)]
+    #[arg(
+        long,
+        env = "PEDIDOS_DATA_DIR",
+        default_value = "./data",
+        global = true
+    )]
     data_dir: PathBuf,
     /// After SIGTERM, how long in-flight requests may take before connections are closed.
-    #[arg(long, env = "SHUTDOWN_GRACE_SECONDS", default_value_t = 20, global = true)]
+    #[arg(
+        long,
+        env = "SHUTDOWN_GRACE_SECONDS",
+        default_value_t = 20,
+        global = true
+    )]
     shutdown_grace_seconds: u64,
     /// After SIGTERM, how long /readyz answers 503 before the listener closes.
     #[arg(long, env = "SHUTDOWN_DELAY_MS", default_value_t = 0, global = true)]
@@ -55,7 +75,12 @@ struct CommonArgs {
     #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 10, global = true)]
     db_max_connections: u32,
     /// How long a request waits for a database connection before a 503, in milliseconds.
-    #[arg(long, env = "DB_ACQUIRE_TIMEOUT_MS", default_value_t = 5000, global = true)]
+    #[arg(
+        long,
+        env = "DB_ACQUIRE_TIMEOUT_MS",
+        default_value_t = 5000,
+        global = true
+    )]
     db_acquire_timeout_ms: u64,
 }
 
@@ -170,11 +195,16 @@ fn database_url(service: Service, given: Option<String>, data_dir: &Path) -> Str
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(Command::Healthcheck { url, port }) = &cli.command {
-        let url = url.clone().unwrap_or_else(|| format!("http://127.0.0.1:{port}/readyz"));
+        let url = url
+            .clone()
+            .unwrap_or_else(|| format!("http://127.0.0.1:{port}/readyz"));
         return healthcheck(&url);
     }
     telemetry::init(cli.common.log_format, &cli.common.log_level);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("cannot start the runtime: {err}");
@@ -213,7 +243,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 payments_port: all.pagamentos_port,
                 inventory_port: all.estoque_port,
                 orders_db: database_url(Service::Orders, all.pedidos_database_url, &data_dir),
-                payments_db: database_url(Service::Payments, all.pagamentos_database_url, &data_dir),
+                payments_db: database_url(
+                    Service::Payments,
+                    all.pagamentos_database_url,
+                    &data_dir,
+                ),
                 inventory_db: database_url(Service::Inventory, all.estoque_database_url, &data_dir),
                 orders: all.orders,
                 payments: all.payments,
@@ -223,13 +257,39 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!(gateway = %running.topology.gateway, "Pedidos Veloz is up: all four components in one process");
             return running.task.await.context("the platform task failed")?;
         }
-        Some(Command::Migrate { service, database_url: url, estoque_database_url, pagamentos_database_url, pedidos_database_url }) => {
+        Some(Command::Migrate {
+            service,
+            database_url: url,
+            estoque_database_url,
+            pagamentos_database_url,
+            pedidos_database_url,
+        }) => {
             let targets = match service {
-                Some(service) => vec![(service, url.unwrap_or_else(|| service.default_database_url(&data_dir)))],
+                Some(service) => vec![(
+                    service,
+                    url.unwrap_or_else(|| service.default_database_url(&data_dir)),
+                )],
                 None => vec![
-                    (Service::Inventory, database_url(Service::Inventory, estoque_database_url.or(url.clone()), &data_dir)),
-                    (Service::Payments, database_url(Service::Payments, pagamentos_database_url.or(url.clone()), &data_dir)),
-                    (Service::Orders, database_url(Service::Orders, pedidos_database_url.or(url), &data_dir)),
+                    (
+                        Service::Inventory,
+                        database_url(
+                            Service::Inventory,
+                            estoque_database_url.or(url.clone()),
+                            &data_dir,
+                        ),
+                    ),
+                    (
+                        Service::Payments,
+                        database_url(
+                            Service::Payments,
+                            pagamentos_database_url.or(url.clone()),
+                            &data_dir,
+                        ),
+                    ),
+                    (
+                        Service::Orders,
+                        database_url(Service::Orders, pedidos_database_url.or(url), &data_dir),
+                    ),
                 ],
             };
             for (service, url) in targets {
@@ -239,36 +299,80 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             return Ok(());
         }
         Some(Command::Healthcheck { .. }) => return Ok(()),
-        Some(Command::Gateway { service, upstreams, settings }) => {
-            let component = gateway::build(&settings, &upstreams, pedidos_veloz::public_api()).map_err(anyhow::Error::msg)?;
+        Some(Command::Gateway {
+            service,
+            upstreams,
+            settings,
+        }) => {
+            let component = gateway::build(&settings, &upstreams, pedidos_veloz::public_api())
+                .map_err(anyhow::Error::msg)?;
             (Service::Gateway, service.port, component)
         }
-        Some(Command::Orders { service, upstreams, settings }) => {
-            let db = open_db(Service::Orders, &database_url(Service::Orders, service.database_url, &data_dir), &common, common.migrate_on_start).await?;
-            (Service::Orders, service.port, pedidos::build(db, &settings, &upstreams, &shutdown))
+        Some(Command::Orders {
+            service,
+            upstreams,
+            settings,
+        }) => {
+            let db = open_db(
+                Service::Orders,
+                &database_url(Service::Orders, service.database_url, &data_dir),
+                &common,
+                common.migrate_on_start,
+            )
+            .await?;
+            (
+                Service::Orders,
+                service.port,
+                pedidos::build(db, &settings, &upstreams, &shutdown),
+            )
         }
         Some(Command::Payments { service, settings }) => {
-            let db = open_db(Service::Payments, &database_url(Service::Payments, service.database_url, &data_dir), &common, common.migrate_on_start).await?;
-            (Service::Payments, service.port, pagamentos::build(db, &settings))
+            let db = open_db(
+                Service::Payments,
+                &database_url(Service::Payments, service.database_url, &data_dir),
+                &common,
+                common.migrate_on_start,
+            )
+            .await?;
+            (
+                Service::Payments,
+                service.port,
+                pagamentos::build(db, &settings),
+            )
         }
         Some(Command::Inventory { service }) => {
-            let db = open_db(Service::Inventory, &database_url(Service::Inventory, service.database_url, &data_dir), &common, common.migrate_on_start).await?;
-            (Service::Inventory, service.port, estoque::build(db, &shutdown))
+            let db = open_db(
+                Service::Inventory,
+                &database_url(Service::Inventory, service.database_url, &data_dir),
+                &common,
+                common.migrate_on_start,
+            )
+            .await?;
+            (
+                Service::Inventory,
+                service.port,
+                estoque::build(db, &shutdown),
+            )
         }
     };
-    let addr = std::net::SocketAddr::new(common.bind, port.unwrap_or_else(|| default_port(service)));
+    let addr =
+        std::net::SocketAddr::new(common.bind, port.unwrap_or_else(|| default_port(service)));
     let listener = bind(addr).await?;
     serve_all(vec![(component, listener)], shutdown, common.grace).await
 }
 
 /// A tiny HTTP GET without a runtime-wide client: the distroless image has no curl.
 fn healthcheck(url: &str) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(_) => return ExitCode::FAILURE,
     };
     let client = platform::client::ServiceClient::new("healthcheck", "", Duration::from_secs(3), 1);
-    let answer = runtime.block_on(client.call(axum::http::Method::GET, url, None, "healthcheck", None));
+    let answer =
+        runtime.block_on(client.call(axum::http::Method::GET, url, None, "healthcheck", None));
     match answer {
         Ok(answer) if answer.status.is_success() => ExitCode::SUCCESS,
         Ok(answer) => {

@@ -5,9 +5,9 @@ pub mod harness;
 
 #[path = "platform/api.rs"]
 mod api;
-#[path = "platform/saga.rs"]
-mod saga;
-#[path = "platform/hostile.rs"]
-mod hostile;
 #[path = "platform/gateway.rs"]
 mod gateway;
+#[path = "platform/hostile.rs"]
+mod hostile;
+#[path = "platform/saga.rs"]
+mod saga;

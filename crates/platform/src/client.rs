@@ -140,7 +140,9 @@ impl ServiceClient {
         let payload = match body {
             Some(value) => {
                 builder = builder.header(header::CONTENT_TYPE, "application/json");
-                Bytes::from(serde_json::to_vec(value).map_err(|e| CallError::Broken(e.to_string()))?)
+                Bytes::from(
+                    serde_json::to_vec(value).map_err(|e| CallError::Broken(e.to_string()))?,
+                )
             }
             None => Bytes::new(),
         };
@@ -148,7 +150,11 @@ impl ServiceClient {
             .body(Full::new(payload))
             .map_err(|e| CallError::Broken(e.to_string()))?;
         let exchange = async {
-            let response = self.client.request(request).await.map_err(|e| classify(&e))?;
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(|e| classify(&e))?;
             let status = response.status();
             let body = response
                 .into_body()

@@ -121,10 +121,12 @@ pub struct DbOptions {
     pub application_name: String,
 }
 
-/// The versioned migrations of one service, one set per dialect.
+/// The versioned migrations of one service, one set per dialect (embedded at build
+/// time by `sqlx::migrate!`). Versions are disjoint across services (estoque 1xxxx,
+/// pagamentos 2xxxx, pedidos 3xxxx), so the three may also share one database.
 pub struct Migrations {
-    pub postgres: &'static Migrator,
-    pub sqlite: &'static Migrator,
+    pub postgres: fn() -> Migrator,
+    pub sqlite: fn() -> Migrator,
 }
 
 /// A service's database: a writer pool and a reader pool (the same pool on PostgreSQL).
@@ -137,7 +139,8 @@ pub struct Db {
 }
 
 /// Buckets of the pool wait histogram: 0.1 ms to 5 s.
-pub const ACQUIRE_BUCKETS: [f64; 10] = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0];
+pub const ACQUIRE_BUCKETS: [f64; 10] =
+    [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0];
 
 impl Db {
     /// Opens the pools for `url` (`postgres://…` or `sqlite://…`). PostgreSQL
@@ -192,7 +195,11 @@ impl Db {
             });
         }
         Err(sqlx::Error::Configuration(
-            format!("unsupported database url scheme (expected postgres:// or sqlite://): {}", redact(url)).into(),
+            format!(
+                "unsupported database url scheme (expected postgres:// or sqlite://): {}",
+                redact(url)
+            )
+            .into(),
         ))
     }
 
@@ -212,10 +219,22 @@ impl Db {
 
     /// Applies the service's migrations. On PostgreSQL sqlx holds an advisory lock
     /// meanwhile, so replicas starting together do not race.
-    pub async fn migrate(&self, migrations: &Migrations) -> Result<(), sqlx::migrate::MigrateError> {
+    pub async fn migrate(
+        &self,
+        migrations: &Migrations,
+    ) -> Result<(), sqlx::migrate::MigrateError> {
+        // Another service's migrations in a shared database are not ours to judge.
         match &self.write.kind {
-            PoolKind::Postgres(p) => migrations.postgres.run(p).await,
-            PoolKind::Sqlite(p) => migrations.sqlite.run(p).await,
+            PoolKind::Postgres(p) => {
+                let mut migrator = (migrations.postgres)();
+                migrator.set_ignore_missing(true);
+                migrator.run(p).await
+            }
+            PoolKind::Sqlite(p) => {
+                let mut migrator = (migrations.sqlite)();
+                migrator.set_ignore_missing(true);
+                migrator.run(p).await
+            }
         }
     }
 
@@ -270,7 +289,10 @@ pub fn is_unavailable(err: &sqlx::Error) -> bool {
             // SQLite: BUSY (5) and LOCKED (6).
             code.starts_with("08")
                 || code.starts_with("57P")
-                || matches!(&*code, "53300" | "55P03" | "40001" | "40P01" | "5" | "6" | "517")
+                || matches!(
+                    &*code,
+                    "53300" | "55P03" | "40001" | "40P01" | "5" | "6" | "517"
+                )
         }
         _ => false,
     }
@@ -316,6 +338,9 @@ mod tests {
             "postgres://app:***@db:5432/pedidos_db"
         );
         assert_eq!(redact("postgres://app@db/x"), "postgres://app@db/x");
-        assert_eq!(redact("sqlite://data/estoque.db"), "sqlite://data/estoque.db");
+        assert_eq!(
+            redact("sqlite://data/estoque.db"),
+            "sqlite://data/estoque.db"
+        );
     }
 }

@@ -72,7 +72,12 @@ fn has_json_content_type(req: &Request) -> bool {
     let Ok(value) = value.to_str() else {
         return false;
     };
-    let mime = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let mime = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 
@@ -100,9 +105,9 @@ where
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         let query = parts.uri.query().unwrap_or("");
-        serde_urlencoded::from_str(query)
-            .map(Query)
-            .map_err(|err| ApiError::bad_request("invalid_query", format!("invalid query string: {err}")))
+        serde_urlencoded::from_str(query).map(Query).map_err(|err| {
+            ApiError::bad_request("invalid_query", format!("invalid query string: {err}"))
+        })
     }
 }
 
@@ -117,8 +122,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
             axum::extract::Path::<String>::from_request_parts(parts, state)
                 .await
                 .map_err(|_| ApiError::bad_request("invalid_id", "invalid id in the path"))?;
-        raw.parse::<i64>()
-            .map(Id)
-            .map_err(|_| ApiError::bad_request("invalid_id", format!("'{raw}' is not a valid id")).with("field", "id"))
+        raw.parse::<i64>().map(Id).map_err(|_| {
+            ApiError::bad_request("invalid_id", format!("'{raw}' is not a valid id"))
+                .with("field", "id")
+        })
     }
 }

@@ -33,7 +33,10 @@ pub mod names {
 /// Validates a required text field: trimmed not empty, at most `max` characters.
 pub fn check_text(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
     if value.trim().is_empty() {
-        return Err(ApiError::invalid_field(field, format!("{field} must not be empty")));
+        return Err(ApiError::invalid_field(
+            field,
+            format!("{field} must not be empty"),
+        ));
     }
     check_len(field, value, max)
 }
@@ -47,7 +50,10 @@ pub fn check_len(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
         ));
     }
     if value.contains('\0') {
-        return Err(ApiError::invalid_field(field, format!("{field} must not contain NUL characters")));
+        return Err(ApiError::invalid_field(
+            field,
+            format!("{field} must not contain NUL characters"),
+        ));
     }
     Ok(())
 }
@@ -61,4 +67,11 @@ pub fn check_range(field: &str, value: i64, min: i64, max: i64) -> Result<(), Ap
         ));
     }
     Ok(())
+}
+
+/// The current time at the precision PostgreSQL stores (microseconds), so a value
+/// returned before a write equals the value read back after it, on both backends.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    use chrono::{SubsecRound, Utc};
+    Utc::now().trunc_subsecs(6)
 }

@@ -124,15 +124,43 @@ impl MetricsBuilder {
                 git_sha: option_env!("GIT_SHA").unwrap_or("unknown"),
             })
             .set(1);
-        registry.register("build_info", "Version and git commit of the running build", build);
+        registry.register(
+            "build_info",
+            "Version and git commit of the running build",
+            build,
+        );
 
         let process = ProcessMetrics::default();
-        registry.register("process_resident_memory_bytes", "Resident memory size in bytes", process.resident.clone());
-        registry.register("process_virtual_memory_bytes", "Virtual memory size in bytes", process.virtual_bytes.clone());
-        registry.register("process_cpu_seconds", "User and system CPU time spent, in seconds", process.cpu_seconds.clone());
-        registry.register("process_open_fds", "Open file descriptors", process.open_fds.clone());
-        registry.register("process_max_fds", "Limit of open file descriptors", process.max_fds.clone());
-        registry.register("process_start_time_seconds", "Start time of the process since the Unix epoch, in seconds", process.start_time.clone());
+        registry.register(
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes",
+            process.resident.clone(),
+        );
+        registry.register(
+            "process_virtual_memory_bytes",
+            "Virtual memory size in bytes",
+            process.virtual_bytes.clone(),
+        );
+        registry.register(
+            "process_cpu_seconds",
+            "User and system CPU time spent, in seconds",
+            process.cpu_seconds.clone(),
+        );
+        registry.register(
+            "process_open_fds",
+            "Open file descriptors",
+            process.open_fds.clone(),
+        );
+        registry.register(
+            "process_max_fds",
+            "Limit of open file descriptors",
+            process.max_fds.clone(),
+        );
+        registry.register(
+            "process_start_time_seconds",
+            "Start time of the process since the Unix epoch, in seconds",
+            process.start_time.clone(),
+        );
 
         Self {
             registry,
@@ -236,7 +264,12 @@ impl ProcessMetrics {
             return;
         };
         let fields: Vec<&str> = rest.split_whitespace().collect();
-        let field = |n: usize| fields.get(n - 3).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+        let field = |n: usize| {
+            fields
+                .get(n - 3)
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or(0)
+        };
         let cpu = (field(14) + field(15)) as f64 / TICKS_PER_SECOND;
         if let Ok(mut last) = self.last_cpu.lock() {
             if cpu > *last {
@@ -247,7 +280,8 @@ impl ProcessMetrics {
         self.virtual_bytes.set(field(23));
         self.resident.set(field(24) * PAGE_SIZE);
         if let Some(boot) = boot_time() {
-            self.start_time.set(boot + (field(22) as f64 / TICKS_PER_SECOND) as i64);
+            self.start_time
+                .set(boot + (field(22) as f64 / TICKS_PER_SECOND) as i64);
         }
         if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
             self.open_fds.set(dir.count() as i64);

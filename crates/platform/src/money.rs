@@ -118,7 +118,9 @@ impl utoipa::PartialSchema for Money {
             .schema_type(SchemaType::Type(Type::Number))
             .minimum(Some(0.0))
             .maximum(Some((MAX_CENTS / 100) as f64))
-            .description(Some("Amount in BRL with at most two decimals (exact; stored as integer cents)."))
+            .description(Some(
+                "Amount in BRL with at most two decimals (exact; stored as integer cents).",
+            ))
             .examples([serde_json::json!(59.9)])
             .into()
     }
@@ -146,7 +148,16 @@ mod tests {
 
     #[test]
     fn rejects_what_is_not_money() {
-        for bad in ["-1", "0.001", "1.234", "1e300", "10000000001", "\"5\"", "null", "true"] {
+        for bad in [
+            "-1",
+            "0.001",
+            "1.234",
+            "1e300",
+            "10000000001",
+            "\"5\"",
+            "null",
+            "true",
+        ] {
             assert!(parse(bad).is_err(), "{bad} should be rejected");
         }
     }

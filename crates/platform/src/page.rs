@@ -52,7 +52,8 @@ impl Page {
                 params.push(("limit", self.limit.to_string()));
                 params.push(("after", id_of(last).to_string()));
                 let query = serde_urlencoded::to_string(&params).unwrap_or_default();
-                if let Ok(value) = HeaderValue::from_str(&format!("<{path}?{query}>; rel=\"next\"")) {
+                if let Ok(value) = HeaderValue::from_str(&format!("<{path}?{query}>; rel=\"next\""))
+                {
                     headers.insert(header::LINK, value);
                 }
             }
@@ -77,7 +78,12 @@ mod tests {
     #[test]
     fn next_link_only_when_more_rows() {
         let page = Page::new(Some(2), None).unwrap();
-        let (headers, rows) = page.finish(vec![1, 2, 3], |r| *r, "/orders", &[("customer", "João Silva".into())]);
+        let (headers, rows) = page.finish(
+            vec![1, 2, 3],
+            |r| *r,
+            "/orders",
+            &[("customer", "João Silva".into())],
+        );
         assert_eq!(rows, vec![1, 2]);
         assert_eq!(
             headers.get(header::LINK).unwrap(),

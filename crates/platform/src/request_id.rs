@@ -32,9 +32,7 @@ impl RequestId {
 /// Accepts a caller's id only if it is short, printable ASCII (it ends up in logs).
 fn accepted(value: &HeaderValue) -> bool {
     let bytes = value.as_bytes();
-    !bytes.is_empty()
-        && bytes.len() <= 128
-        && bytes.iter().all(|b| b.is_ascii_graphic())
+    !bytes.is_empty() && bytes.len() <= 128 && bytes.iter().all(|b| b.is_ascii_graphic())
 }
 
 /// A route template set by a handler that serves many paths (the gateway's proxy),
@@ -59,7 +57,8 @@ pub async fn track(State(ctx): State<RequestContext>, mut req: Request, next: Ne
         .cloned()
         .map(RequestId)
         .unwrap_or_else(RequestId::generate);
-    req.headers_mut().insert(X_REQUEST_ID.clone(), request_id.0.clone());
+    req.headers_mut()
+        .insert(X_REQUEST_ID.clone(), request_id.0.clone());
     req.extensions_mut().insert(request_id.clone());
     let method = req.method().as_str().to_owned();
 
@@ -73,7 +72,10 @@ pub async fn track(State(ctx): State<RequestContext>, mut req: Request, next: Ne
     let mut response = next.run(req).instrument(span.clone()).await;
     ctx.http.in_flight.dec();
 
-    let route = match (response.extensions().get::<RouteLabel>(), response.extensions().get::<MatchedPath>()) {
+    let route = match (
+        response.extensions().get::<RouteLabel>(),
+        response.extensions().get::<MatchedPath>(),
+    ) {
         (Some(label), _) => label.0.clone(),
         (None, Some(matched)) => matched.as_str().to_owned(),
         (None, None) => "unmatched".to_owned(),

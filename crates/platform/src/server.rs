@@ -39,7 +39,12 @@ pub struct Component {
 }
 
 impl Component {
-    pub fn new(name: &'static str, routes: Router, db: Option<Db>, mut metrics: MetricsBuilder) -> Self {
+    pub fn new(
+        name: &'static str,
+        routes: Router,
+        db: Option<Db>,
+        mut metrics: MetricsBuilder,
+    ) -> Self {
         if let Some(db) = &db {
             metrics.with_db(db);
         }
@@ -74,7 +79,11 @@ impl Component {
             .route("/livez", get(health::livez))
             .route("/readyz", get(health::readyz))
             .with_state(probe)
-            .merge(Router::new().route("/metrics", get(metrics_handler)).with_state(metrics))
+            .merge(
+                Router::new()
+                    .route("/metrics", get(metrics_handler))
+                    .with_state(metrics),
+            )
             .merge(health);
         let app = self
             .routes
@@ -87,7 +96,10 @@ impl Component {
                 tracing::error!("handler panicked");
                 ApiError::internal().into_response()
             }))
-            .layer(axum::middleware::from_fn_with_state(context, request_id::track));
+            .layer(axum::middleware::from_fn_with_state(
+                context,
+                request_id::track,
+            ));
         (app, self.db)
     }
 }
@@ -132,8 +144,11 @@ pub async fn serve(
         let _ = tcp.set_nodelay(true);
     });
     let stop = shutdown.stop.clone();
-    let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(stop.clone().cancelled_owned());
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(stop.clone().cancelled_owned());
     let deadline = async {
         stop.cancelled().await;
         tokio::time::sleep(grace).await;
@@ -153,7 +168,10 @@ pub async fn serve(
 }
 
 /// Runs `future` until it completes or `stop` is cancelled (for background workers).
-pub async fn until_stopped<F: std::future::Future<Output = ()>>(stop: &tokio_util::sync::CancellationToken, future: F) {
+pub async fn until_stopped<F: std::future::Future<Output = ()>>(
+    stop: &tokio_util::sync::CancellationToken,
+    future: F,
+) {
     tokio::select! {
         () = future => {},
         () = stop.cancelled() => {},

@@ -38,7 +38,10 @@ impl Shutdown {
         let this = self.clone();
         tokio::spawn(async move {
             wait_for_signal().await;
-            tracing::info!(delay_ms = delay.as_millis() as u64, "shutdown signal received: draining");
+            tracing::info!(
+                delay_ms = delay.as_millis() as u64,
+                "shutdown signal received: draining"
+            );
             this.trigger(delay);
         });
     }

@@ -9,89 +9,227 @@ use crate::harness::{Backend, Options, Platform};
 use crate::on_both_backends;
 use pedidos_veloz::Service;
 
-on_both_backends!(a_backend_down_is_a_503_naming_it, |backend: Backend| async move {
-    let mut p = Platform::start(backend).await;
-    p.stop(Service::Inventory).await;
-    let items = p.get("/items").await;
-    assert_eq!((items.status, items.code()), (503, "service_unavailable"));
-    assert_eq!(items.body["service"], "estoque-service");
-    assert!(items.headers.contains_key("retry-after"));
-    let health = p.get("/health").await;
-    assert_eq!(health.status, 207);
-    assert_eq!(health.body["status"], "degraded");
-    assert_eq!(health.body["backends"]["estoque"], "unreachable");
-    assert_eq!(health.body["backends"]["pedidos"], "healthy");
-    // Orders need inventory: nothing can be reserved, the order waits as pending.
-    let order = p.order("Lia", &[(1, 1)]).await;
-    assert_eq!(order.status, 202, "{}", order.text);
-    assert_eq!(p.get("/livez").await.status, 200, "liveness does not depend on backends");
-    assert_eq!(p.get("/readyz").await.status, 200, "readiness does not depend on backends");
-    p.restart(Service::Inventory).await;
-    assert_eq!(p.get("/items").await.status, 200);
-    p.settle(Duration::from_secs(10)).await;
-    let rejected = p.get("/orders?status=rejected").await;
-    assert_eq!(rejected.body.as_array().map(Vec::len), Some(1), "the unknown item rejects the order once inventory is back");
-});
+on_both_backends!(
+    a_backend_down_is_a_503_naming_it,
+    |backend: Backend| async move {
+        let mut p = Platform::start(backend).await;
+        p.stop(Service::Inventory).await;
+        let items = p.get("/items").await;
+        assert_eq!((items.status, items.code()), (503, "service_unavailable"));
+        assert_eq!(items.body["service"], "estoque-service");
+        assert!(items.headers.contains_key("retry-after"));
+        let health = p.get("/health").await;
+        assert_eq!(health.status, 207);
+        assert_eq!(health.body["status"], "degraded");
+        assert_eq!(health.body["backends"]["estoque"], "unreachable");
+        assert_eq!(health.body["backends"]["pedidos"], "healthy");
+        // Orders need inventory: nothing can be reserved, the order waits as pending.
+        let order = p.order("Lia", &[(1, 1)]).await;
+        assert_eq!(order.status, 202, "{}", order.text);
+        assert_eq!(
+            p.get("/livez").await.status,
+            200,
+            "liveness does not depend on backends"
+        );
+        assert_eq!(
+            p.get("/readyz").await.status,
+            200,
+            "readiness does not depend on backends"
+        );
+        p.restart(Service::Inventory).await;
+        assert_eq!(p.get("/items").await.status, 200);
+        p.settle(Duration::from_secs(10)).await;
+        let rejected = p.get("/orders?status=rejected").await;
+        assert_eq!(
+            rejected.body.as_array().map(Vec::len),
+            Some(1),
+            "the unknown item rejects the order once inventory is back"
+        );
+    }
+);
 
 on_both_backends!(a_slow_backend_is_a_504, |backend: Backend| async move {
-    let options = Options { payment_latency_ms: 1500, upstream_timeout_ms: 300, ..Default::default() };
+    let options = Options {
+        payment_latency_ms: 1500,
+        upstream_timeout_ms: 300,
+        ..Default::default()
+    };
     let p = Platform::start_with(backend, options).await;
-    let r = p.post("/payments", json!({"order_id": 1, "amount": 5})).await;
+    let r = p
+        .post("/payments", json!({"order_id": 1, "amount": 5}))
+        .await;
     assert_eq!((r.status, r.code()), (504, "service_timeout"));
     assert_eq!(r.body["service"], "pagamentos-service");
 });
 
-on_both_backends!(openapi_describes_the_public_api_only, |backend: Backend| async move {
-    let p = Platform::start(backend).await;
-    let doc = p.get("/openapi.json").await;
-    assert_eq!(doc.status, 200);
-    assert!(doc.body["openapi"].as_str().unwrap_or("").starts_with("3."));
-    let paths: Vec<&str> = doc.body["paths"].as_object().map(|m| m.keys().map(String::as_str).collect()).unwrap_or_default();
-    for path in ["/items", "/items/{id}", "/items/{id}/reserve", "/orders", "/orders/{id}", "/orders/{id}/cancel", "/payments", "/payments/{id}/refund", "/health"] {
-        assert!(paths.contains(&path), "{path} missing from {paths:?}");
+on_both_backends!(
+    openapi_describes_the_public_api_only,
+    |backend: Backend| async move {
+        let p = Platform::start(backend).await;
+        let doc = p.get("/openapi.json").await;
+        assert_eq!(doc.status, 200);
+        assert!(doc.body["openapi"].as_str().unwrap_or("").starts_with("3."));
+        let paths: Vec<&str> = doc.body["paths"]
+            .as_object()
+            .map(|m| m.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        for path in [
+            "/items",
+            "/items/{id}",
+            "/items/{id}/reserve",
+            "/orders",
+            "/orders/{id}",
+            "/orders/{id}/cancel",
+            "/payments",
+            "/payments/{id}/refund",
+            "/health",
+        ] {
+            assert!(paths.contains(&path), "{path} missing from {paths:?}");
+        }
+        assert!(
+            !paths
+                .iter()
+                .any(|p| p.starts_with("/reservations") || *p == "/payments/void"),
+            "internal calls documented: {paths:?}"
+        );
     }
-    assert!(!paths.iter().any(|p| p.starts_with("/reservations") || *p == "/payments/void"), "internal calls documented: {paths:?}");
-});
+);
 
-on_both_backends!(api_keys_guard_writes_and_private_reads, |backend: Backend| async move {
-    let sha = |k: &str| -> String {
-        use sha2::Digest;
-        sha2::Sha256::digest(k.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
-    };
-    let keys = format!("admin:{},client:{}", sha("admin-secret"), sha("client-secret"));
-    let p = Platform::start_with(backend, Options { api_keys: Some(keys), ..Default::default() }).await;
-    let item = json!({"name": "Chave", "quantity": 3, "price": 1});
-    assert_eq!(p.post("/items", item.clone()).await.status, 401);
-    let as_client = p.http.send("POST", &p.url("/items"), Some(item.clone()), &[("x-api-key", "client-secret")]).await;
-    assert_eq!((as_client.status, as_client.code()), (403, "forbidden"));
-    let as_admin = p.http.send("POST", &p.url("/items"), Some(item), &[("authorization", "Bearer admin-secret")]).await;
-    assert_eq!(as_admin.status, 201);
-    assert_eq!(p.get("/items").await.status, 200, "the catalogue is public");
-    let order = json!({"customer": "Kai", "items": [{"item_id": 1, "quantity": 1}]});
-    assert_eq!(p.post("/orders", order.clone()).await.status, 401);
-    let placed = p.http.send("POST", &p.url("/orders"), Some(order), &[("x-api-key", "client-secret")]).await;
-    assert_eq!(placed.status, 201);
-    assert_eq!(p.http.send("GET", &p.url("/orders/1"), None, &[("x-api-key", "client-secret")]).await.status, 200);
-    assert_eq!(p.http.send("GET", &p.url("/orders"), None, &[("x-api-key", "client-secret")]).await.status, 403);
-    assert_eq!(p.http.send("GET", &p.url("/payments"), None, &[("x-api-key", "wrong")]).await.status, 401);
-    assert_eq!(p.http.send("GET", &p.url("/payments"), None, &[("x-api-key", "admin-secret")]).await.status, 200);
-});
+on_both_backends!(
+    api_keys_guard_writes_and_private_reads,
+    |backend: Backend| async move {
+        let sha = |k: &str| -> String {
+            use sha2::Digest;
+            sha2::Sha256::digest(k.as_bytes())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        };
+        let keys = format!(
+            "admin:{},client:{}",
+            sha("admin-secret"),
+            sha("client-secret")
+        );
+        let p = Platform::start_with(
+            backend,
+            Options {
+                api_keys: Some(keys),
+                ..Default::default()
+            },
+        )
+        .await;
+        let item = json!({"name": "Chave", "quantity": 3, "price": 1});
+        assert_eq!(p.post("/items", item.clone()).await.status, 401);
+        let as_client = p
+            .http
+            .send(
+                "POST",
+                &p.url("/items"),
+                Some(item.clone()),
+                &[("x-api-key", "client-secret")],
+            )
+            .await;
+        assert_eq!((as_client.status, as_client.code()), (403, "forbidden"));
+        let as_admin = p
+            .http
+            .send(
+                "POST",
+                &p.url("/items"),
+                Some(item),
+                &[("authorization", "Bearer admin-secret")],
+            )
+            .await;
+        assert_eq!(as_admin.status, 201);
+        assert_eq!(p.get("/items").await.status, 200, "the catalogue is public");
+        let order = json!({"customer": "Kai", "items": [{"item_id": 1, "quantity": 1}]});
+        assert_eq!(p.post("/orders", order.clone()).await.status, 401);
+        let placed = p
+            .http
+            .send(
+                "POST",
+                &p.url("/orders"),
+                Some(order),
+                &[("x-api-key", "client-secret")],
+            )
+            .await;
+        assert_eq!(placed.status, 201);
+        assert_eq!(
+            p.http
+                .send(
+                    "GET",
+                    &p.url("/orders/1"),
+                    None,
+                    &[("x-api-key", "client-secret")]
+                )
+                .await
+                .status,
+            200
+        );
+        assert_eq!(
+            p.http
+                .send(
+                    "GET",
+                    &p.url("/orders"),
+                    None,
+                    &[("x-api-key", "client-secret")]
+                )
+                .await
+                .status,
+            403
+        );
+        assert_eq!(
+            p.http
+                .send("GET", &p.url("/payments"), None, &[("x-api-key", "wrong")])
+                .await
+                .status,
+            401
+        );
+        assert_eq!(
+            p.http
+                .send(
+                    "GET",
+                    &p.url("/payments"),
+                    None,
+                    &[("x-api-key", "admin-secret")]
+                )
+                .await
+                .status,
+            200
+        );
+    }
+);
 
-on_both_backends!(sigterm_drains_in_flight_requests, |backend: Backend| async move {
-    let options = Options { payment_latency_ms: 700, ..Default::default() };
-    let mut p = Platform::start_with(backend, options).await;
-    let id = p.item("Vaso", 3, 15.0).await;
-    let http = p.http.clone();
-    let url = p.url("/orders");
-    let in_flight = tokio::spawn(async move {
-        http.send("POST", &url, Some(json!({"customer": "Noa", "items": [{"item_id": id, "quantity": 1}]})), &[]).await
-    });
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    // Drain pagamentos while it is processing the charge: the charge must complete.
-    p.stop(Service::Payments).await;
-    let done = in_flight.await.expect("order task");
-    assert_eq!(done.status, 201, "{}", done.text);
-    assert_eq!(done.body["order"]["status"], "paid");
-    let ready: Value = p.http.send("GET", &p.service_url(Service::Orders, "/readyz"), None, &[]).await.body;
-    assert_eq!(ready["status"], "ready");
-});
+on_both_backends!(
+    sigterm_drains_in_flight_requests,
+    |backend: Backend| async move {
+        let options = Options {
+            payment_latency_ms: 700,
+            ..Default::default()
+        };
+        let mut p = Platform::start_with(backend, options).await;
+        let id = p.item("Vaso", 3, 15.0).await;
+        let http = p.http.clone();
+        let url = p.url("/orders");
+        let in_flight = tokio::spawn(async move {
+            http.send(
+                "POST",
+                &url,
+                Some(json!({"customer": "Noa", "items": [{"item_id": id, "quantity": 1}]})),
+                &[],
+            )
+            .await
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        // Drain pagamentos while it is processing the charge: the charge must complete.
+        p.stop(Service::Payments).await;
+        let done = in_flight.await.expect("order task");
+        assert_eq!(done.status, 201, "{}", done.text);
+        assert_eq!(done.body["order"]["status"], "paid");
+        let ready: Value = p
+            .http
+            .send("GET", &p.service_url(Service::Orders, "/readyz"), None, &[])
+            .await
+            .body;
+        assert_eq!(ready["status"], "ready");
+    }
+);

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use axum::http::{HeaderMap, Request};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -15,7 +16,6 @@ use hyper_util::rt::TokioExecutor;
 use pedidos_veloz::{build, AllInOne, Common, Service, Topology};
 use platform::server::{bind, serve};
 use platform::shutdown::Shutdown;
-use axum::http::{HeaderMap, Request};
 use serde_json::Value;
 use sqlx::Connection;
 
@@ -82,8 +82,8 @@ impl Default for Options {
         Self {
             decline_rate: 0.0,
             payment_latency_ms: 0,
-            call_timeout_ms: 1000,
-            lease_ms: 1500,
+            call_timeout_ms: 2000,
+            lease_ms: 3000,
             api_keys: None,
             upstream_timeout_ms: 10_000,
             db_max_connections: 8,
@@ -93,7 +93,10 @@ impl Default for Options {
 
 /// A running component: a task of this process, or a child process of the real binary.
 enum Handle {
-    Task { shutdown: Shutdown, task: tokio::task::JoinHandle<std::io::Result<()>> },
+    Task {
+        shutdown: Shutdown,
+        task: tokio::task::JoinHandle<std::io::Result<()>>,
+    },
     Process(std::process::Child),
 }
 
@@ -137,17 +140,25 @@ impl Platform {
         let (urls, pg_database) = match backend {
             Backend::Sqlite => {
                 let url = |f: &str| format!("sqlite://{}", dir.path().join(f).display());
-                ([url("pedidos.db"), url("pagamentos.db"), url("estoque.db")], None)
+                (
+                    [url("pedidos.db"), url("pagamentos.db"), url("estoque.db")],
+                    None,
+                )
             }
             Backend::Postgres => {
                 let admin = postgres_admin_url().expect("PV_TEST_POSTGRES_URL");
                 let name = format!("pv_test_{}", uuid::Uuid::new_v4().simple());
-                let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect to the PostgreSQL admin URL");
+                let mut conn = sqlx::PgConnection::connect(&admin)
+                    .await
+                    .expect("connect to the PostgreSQL admin URL");
                 sqlx::query(&format!("CREATE DATABASE {name}"))
                     .execute(&mut conn)
                     .await
                     .expect("create test database");
-                let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap_or(admin.clone());
+                let base = admin
+                    .rsplit_once('/')
+                    .map(|(b, _)| b.to_owned())
+                    .unwrap_or(admin.clone());
                 // The three services share one fresh database: their tables and migration versions are disjoint.
                 let url = format!("{base}/{name}");
                 ([url.clone(), url.clone(), url], Some((admin, name)))
@@ -190,7 +201,12 @@ impl Platform {
             backend,
             mode,
             options: options.clone(),
-            topology: Topology { gateway: any, orders: any, payments: any, inventory: any },
+            topology: Topology {
+                gateway: any,
+                orders: any,
+                payments: any,
+                inventory: any,
+            },
             http: Http::new(),
             config,
             common,
@@ -200,7 +216,12 @@ impl Platform {
         };
         // Bind everything first so each component knows where the others are.
         let mut listeners = Vec::new();
-        for service in [Service::Inventory, Service::Payments, Service::Orders, Service::Gateway] {
+        for service in [
+            Service::Inventory,
+            Service::Payments,
+            Service::Orders,
+            Service::Gateway,
+        ] {
             let listener = bind(any).await.expect("bind");
             let addr = listener.local_addr().expect("addr");
             match service {
@@ -224,11 +245,23 @@ impl Platform {
             return;
         }
         let shutdown = Shutdown::new();
-        let component = build(service, &self.config, &self.common, &self.topology, &shutdown)
-            .await
-            .unwrap_or_else(|e| panic!("build {}: {e:#}", service.name()));
-        let task = tokio::spawn(serve(component, listener, shutdown.clone(), self.common.grace));
-        self.handles.insert(key(service), Handle::Task { shutdown, task });
+        let component = build(
+            service,
+            &self.config,
+            &self.common,
+            &self.topology,
+            &shutdown,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("build {}: {e:#}", service.name()));
+        let task = tokio::spawn(serve(
+            component,
+            listener,
+            shutdown.clone(),
+            self.common.grace,
+        ));
+        self.handles
+            .insert(key(service), Handle::Task { shutdown, task });
     }
 
     /// Starts the real binary for one component and waits until it is live.
@@ -273,7 +306,10 @@ impl Platform {
         self.handles.insert(key(service), Handle::Process(child));
         let live = format!("http://{}/livez", self.addr(service));
         for _ in 0..200 {
-            if let Ok(Ok(r)) = tokio::time::timeout(Duration::from_millis(200), self.http.try_send("GET", &live)).await {
+            if let Ok(Ok(r)) =
+                tokio::time::timeout(Duration::from_millis(200), self.http.try_send("GET", &live))
+                    .await
+            {
                 if r == 200 {
                     return;
                 }
@@ -300,9 +336,19 @@ impl Platform {
                 let _ = task.await;
             }
             Some(Handle::Process(mut child)) => {
-                let _ = std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
-                let status = tokio::task::spawn_blocking(move || child.wait()).await.expect("join").expect("wait");
-                assert!(status.success(), "{} exited with {status} after SIGTERM", service.name());
+                let _ = std::process::Command::new("kill")
+                    .arg("-TERM")
+                    .arg(child.id().to_string())
+                    .status();
+                let status = tokio::task::spawn_blocking(move || child.wait())
+                    .await
+                    .expect("join")
+                    .expect("wait");
+                assert!(
+                    status.success(),
+                    "{} exited with {status} after SIGTERM",
+                    service.name()
+                );
             }
             None => {}
         }
@@ -354,25 +400,42 @@ impl Platform {
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Resp {
-        self.http.send("POST", &self.url(path), Some(body), &[]).await
+        self.http
+            .send("POST", &self.url(path), Some(body), &[])
+            .await
     }
 
     /// Creates an item with `quantity` units at `price`, returning its id.
     pub async fn item(&self, name: &str, quantity: i64, price: f64) -> i64 {
-        let r = self.post("/items", serde_json::json!({"name": name, "quantity": quantity, "price": price})).await;
+        let r = self
+            .post(
+                "/items",
+                serde_json::json!({"name": name, "quantity": quantity, "price": price}),
+            )
+            .await;
         assert_eq!(r.status, 201, "create item: {}", r.text);
         r.body["id"].as_i64().expect("item id")
     }
 
     pub async fn order(&self, customer: &str, lines: &[(i64, i64)]) -> Resp {
-        let items: Vec<Value> = lines.iter().map(|(i, q)| serde_json::json!({"item_id": i, "quantity": q})).collect();
-        self.post("/orders", serde_json::json!({"customer": customer, "items": items})).await
+        let items: Vec<Value> = lines
+            .iter()
+            .map(|(i, q)| serde_json::json!({"item_id": i, "quantity": q}))
+            .collect();
+        self.post(
+            "/orders",
+            serde_json::json!({"customer": customer, "items": items}),
+        )
+        .await
     }
 
     /// Every element of a paginated list, following `Link` headers.
     pub async fn all(&self, path: &str) -> Vec<Value> {
         let mut out = Vec::new();
-        let mut next = Some(format!("{path}{}limit=1000", if path.contains('?') { "&" } else { "?" }));
+        let mut next = Some(format!(
+            "{path}{}limit=1000",
+            if path.contains('?') { "&" } else { "?" }
+        ));
         while let Some(p) = next.take() {
             let r = self.get(&p).await;
             assert_eq!(r.status, 200, "GET {p}: {}", r.text);
@@ -392,7 +455,11 @@ impl Platform {
             if pending.is_empty() {
                 return;
             }
-            assert!(started.elapsed() < within, "{} orders still pending after {within:?}", pending.len());
+            assert!(
+                started.elapsed() < within,
+                "{} orders still pending after {within:?}",
+                pending.len()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -402,12 +469,24 @@ impl Platform {
         let q = "SELECT quantity, reserved, sold FROM items WHERE id = $1";
         match self.backend {
             Backend::Sqlite => {
-                let mut c = sqlx::SqliteConnection::connect(&self.config.inventory_db).await.expect("sqlite");
-                sqlx::query_as(q).bind(item_id).fetch_one(&mut c).await.expect("stock")
+                let mut c = sqlx::SqliteConnection::connect(&self.config.inventory_db)
+                    .await
+                    .expect("sqlite");
+                sqlx::query_as(q)
+                    .bind(item_id)
+                    .fetch_one(&mut c)
+                    .await
+                    .expect("stock")
             }
             Backend::Postgres => {
-                let mut c = sqlx::PgConnection::connect(&self.config.inventory_db).await.expect("pg");
-                sqlx::query_as(q).bind(item_id).fetch_one(&mut c).await.expect("stock")
+                let mut c = sqlx::PgConnection::connect(&self.config.inventory_db)
+                    .await
+                    .expect("pg");
+                sqlx::query_as(q)
+                    .bind(item_id)
+                    .fetch_one(&mut c)
+                    .await
+                    .expect("stock")
             }
         }
     }
@@ -422,11 +501,17 @@ impl Platform {
         match self.backend {
             Backend::Sqlite => {
                 let mut c = sqlx::SqliteConnection::connect(url).await.expect("sqlite");
-                sqlx::query_scalar(sql).fetch_one(&mut c).await.expect("count")
+                sqlx::query_scalar(sql)
+                    .fetch_one(&mut c)
+                    .await
+                    .expect("count")
             }
             Backend::Postgres => {
                 let mut c = sqlx::PgConnection::connect(url).await.expect("pg");
-                sqlx::query_scalar(sql).fetch_one(&mut c).await.expect("count")
+                sqlx::query_scalar(sql)
+                    .fetch_one(&mut c)
+                    .await
+                    .expect("count")
             }
         }
     }
@@ -441,11 +526,17 @@ impl Platform {
         let (refs, committed): (Vec<(String, String)>, Vec<(i64, i64)>) = match self.backend {
             Backend::Sqlite => {
                 let mut c = sqlx::SqliteConnection::connect(url).await.expect("sqlite");
-                (sqlx::query_as(q1).fetch_all(&mut c).await.expect("q1"), sqlx::query_as(q2).fetch_all(&mut c).await.expect("q2"))
+                (
+                    sqlx::query_as(q1).fetch_all(&mut c).await.expect("q1"),
+                    sqlx::query_as(q2).fetch_all(&mut c).await.expect("q2"),
+                )
             }
             Backend::Postgres => {
                 let mut c = sqlx::PgConnection::connect(url).await.expect("pg");
-                (sqlx::query_as(q1).fetch_all(&mut c).await.expect("q1"), sqlx::query_as(q2).fetch_all(&mut c).await.expect("q2"))
+                (
+                    sqlx::query_as(q1).fetch_all(&mut c).await.expect("q1"),
+                    sqlx::query_as(q2).fetch_all(&mut c).await.expect("q2"),
+                )
             }
         };
         (refs.into_iter().collect(), committed.into_iter().collect())
@@ -459,33 +550,66 @@ impl Platform {
         let orders = self.all("/orders").await;
         let payments = self.all("/payments").await;
         let (reservations, committed) = self.reservations().await;
-        let by_order: HashMap<i64, &Value> = payments.iter().map(|p| (p["order_id"].as_i64().unwrap_or(0), p)).collect();
+        let by_order: HashMap<i64, &Value> = payments
+            .iter()
+            .map(|p| (p["order_id"].as_i64().unwrap_or(0), p))
+            .collect();
         assert_eq!(by_order.len(), payments.len(), "two payments for one order");
         for order in &orders {
             let id = order["id"].as_i64().unwrap_or(0);
             let status = order["status"].as_str().unwrap_or("");
             assert_ne!(status, "pending", "order {id} still pending");
-            let payment = by_order.get(&id).map(|p| p["status"].as_str().unwrap_or(""));
+            let payment = by_order
+                .get(&id)
+                .map(|p| p["status"].as_str().unwrap_or(""));
             let reservation = reservations.get(&format!("order-{id}")).map(String::as_str);
-            assert_ne!(reservation, Some("held"), "order {id} is {status} but still holds stock");
+            assert_ne!(
+                reservation,
+                Some("held"),
+                "order {id} is {status} but still holds stock"
+            );
             if status == "paid" {
-                assert_eq!(reservation, Some("committed"), "paid order {id}: reservation not committed");
+                assert_eq!(
+                    reservation,
+                    Some("committed"),
+                    "paid order {id}: reservation not committed"
+                );
                 if order["total"].as_f64().unwrap_or(0.0) > 0.0 {
-                    let p = by_order.get(&id).unwrap_or_else(|| panic!("paid order {id} has no payment"));
+                    let p = by_order
+                        .get(&id)
+                        .unwrap_or_else(|| panic!("paid order {id} has no payment"));
                     assert_eq!(p["status"], "approved", "paid order {id}: payment {p}");
-                    assert_eq!(p["amount"], order["total"], "paid order {id}: amount differs from total");
+                    assert_eq!(
+                        p["amount"], order["total"],
+                        "paid order {id}: amount differs from total"
+                    );
                 }
             } else {
-                assert_ne!(payment, Some("approved"), "order {id} is {status} but has an approved payment");
+                assert_ne!(
+                    payment,
+                    Some("approved"),
+                    "order {id} is {status} but has an approved payment"
+                );
             }
         }
         for &(item_id, stock_added) in added {
             let (quantity, reserved, sold) = self.stock(item_id).await;
             assert_eq!(reserved, 0, "item {item_id}: units still held");
-            assert_eq!(quantity + reserved + sold, stock_added, "item {item_id}: stock lost or created");
-            assert_eq!(sold, committed.get(&item_id).copied().unwrap_or(0), "item {item_id}: sold differs from committed reservations");
+            assert_eq!(
+                quantity + reserved + sold,
+                stock_added,
+                "item {item_id}: stock lost or created"
+            );
+            assert_eq!(
+                sold,
+                committed.get(&item_id).copied().unwrap_or(0),
+                "item {item_id}: sold differs from committed reservations"
+            );
         }
-        assert!(!reservations.values().any(|s| s == "held"), "reservations still held");
+        assert!(
+            !reservations.values().any(|s| s == "held"),
+            "reservations still held"
+        );
     }
 }
 
@@ -506,12 +630,17 @@ impl Drop for Platform {
         if let Some((admin, name)) = self.pg_database.take() {
             // Best effort, in the background: the test's runtime is going away.
             std::thread::spawn(move || {
-                if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
                     rt.block_on(async move {
                         if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
-                            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                                .execute(&mut conn)
-                                .await;
+                            let _ = sqlx::query(&format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            ))
+                            .execute(&mut conn)
+                            .await;
                         }
                     });
                 }
@@ -545,13 +674,25 @@ pub struct Http {
 
 impl Http {
     pub fn new() -> Self {
-        Self { client: Client::builder(TokioExecutor::new()).build(HttpConnector::new()) }
+        Self {
+            client: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
+        }
     }
 
-    pub async fn send(&self, method: &str, url: &str, body: Option<Value>, headers: &[(&str, &str)]) -> Resp {
+    pub async fn send(
+        &self,
+        method: &str,
+        url: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
         let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
         let mut all: Vec<(&str, &str)> = headers.to_vec();
-        if !bytes.is_empty() && !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
+        if !bytes.is_empty()
+            && !headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        {
             all.push(("content-type", "application/json"));
         }
         self.raw(method, url, bytes, &all).await
@@ -559,12 +700,22 @@ impl Http {
 
     /// The status of a GET, or an error if nothing answered.
     pub async fn try_send(&self, method: &str, url: &str) -> Result<u16, String> {
-        let req = Request::builder().method(method).uri(url).body(Full::new(Bytes::new())).map_err(|e| e.to_string())?;
+        let req = Request::builder()
+            .method(method)
+            .uri(url)
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| e.to_string())?;
         let response = self.client.request(req).await.map_err(|e| e.to_string())?;
         Ok(response.status().as_u16())
     }
 
-    pub async fn raw(&self, method: &str, url: &str, body: Vec<u8>, headers: &[(&str, &str)]) -> Resp {
+    pub async fn raw(
+        &self,
+        method: &str,
+        url: &str,
+        body: Vec<u8>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
         let mut builder = Request::builder().method(method).uri(url);
         for (k, v) in headers {
             builder = builder.header(*k, *v);
@@ -576,9 +727,19 @@ impl Http {
             .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let bytes = response.into_body().collect().await.expect("body").to_bytes();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
         let text = String::from_utf8_lossy(&bytes).into_owned();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Resp { status, headers, body, text }
+        Resp {
+            status,
+            headers,
+            body,
+            text,
+        }
     }
 }

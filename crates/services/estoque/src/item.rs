@@ -91,7 +91,11 @@ pub struct ListParams {
     pub after: Option<i64>,
 }
 
-fn check_fields(name: Option<&str>, description: Option<&str>, quantity: Option<i64>) -> Result<(), ApiError> {
+fn check_fields(
+    name: Option<&str>,
+    description: Option<&str>,
+    quantity: Option<i64>,
+) -> Result<(), ApiError> {
     if let Some(name) = name {
         check_text("name", name, MAX_NAME)?;
     }
@@ -111,14 +115,21 @@ fn item_not_found(id: i64) -> ApiError {
 #[utoipa::path(get, path = "/items", tag = "estoque", params(ListParams),
     responses((status = 200, description = "Items in id order; a `Link` header points to the next page", body = [Item]),
               (status = 400, body = platform::error::ErrorBody)))]
-pub async fn list(State(app): State<AppState>, Query(params): Query<ListParams>) -> Result<Response, ApiError> {
+pub async fn list(
+    State(app): State<AppState>,
+    Query(params): Query<ListParams>,
+) -> Result<Response, ApiError> {
     let page = Page::new(params.limit, params.after)?;
     let rows: Vec<Item> = with_conn!(app.db.reader(), |conn| {
-        sqlx::query_as(concat!("SELECT ", item_columns!(), " FROM items WHERE id > $1 ORDER BY id LIMIT $2"))
-            .bind(page.after)
-            .bind(page.fetch_limit())
-            .fetch_all(&mut *conn)
-            .await?
+        sqlx::query_as(concat!(
+            "SELECT ",
+            item_columns!(),
+            " FROM items WHERE id > $1 ORDER BY id LIMIT $2"
+        ))
+        .bind(page.after)
+        .bind(page.fetch_limit())
+        .fetch_all(&mut *conn)
+        .await?
     });
     let (headers, rows) = page.finish(rows, |i| i.id, "/items", &[]);
     Ok((headers, JsonBody(rows)).into_response())
@@ -126,26 +137,36 @@ pub async fn list(State(app): State<AppState>, Query(params): Query<ListParams>)
 
 pub async fn find(app: &AppState, id: i64) -> Result<Option<Item>, ApiError> {
     Ok(with_conn!(app.db.reader(), |conn| {
-        sqlx::query_as(concat!("SELECT ", item_columns!(), " FROM items WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await?
+        sqlx::query_as(concat!(
+            "SELECT ",
+            item_columns!(),
+            " FROM items WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
     }))
 }
 
 #[utoipa::path(get, path = "/items/{id}", tag = "estoque", params(("id" = i64, Path)),
     responses((status = 200, body = Item), (status = 400, body = platform::error::ErrorBody), (status = 404, body = platform::error::ErrorBody)))]
 pub async fn get_one(State(app): State<AppState>, Id(id): Id) -> Result<JsonBody<Item>, ApiError> {
-    find(&app, id).await?.map(JsonBody).ok_or_else(|| item_not_found(id))
+    find(&app, id)
+        .await?
+        .map(JsonBody)
+        .ok_or_else(|| item_not_found(id))
 }
 
 #[utoipa::path(post, path = "/items", tag = "estoque", request_body = NewItem,
     responses((status = 201, description = "Created; `Location` names the new item", body = Item),
               (status = 400, body = platform::error::ErrorBody), (status = 413, body = platform::error::ErrorBody),
               (status = 415, body = platform::error::ErrorBody)))]
-pub async fn create(State(app): State<AppState>, Json(new): Json<NewItem>) -> Result<Response, ApiError> {
+pub async fn create(
+    State(app): State<AppState>,
+    Json(new): Json<NewItem>,
+) -> Result<Response, ApiError> {
     check_fields(Some(&new.name), new.description.as_deref(), new.quantity)?;
-    let now = Utc::now();
+    let now = platform::now();
     let item: Item = with_conn!(app.db.writer(), |conn| {
         sqlx::query_as(concat!(
             "INSERT INTO items (name, description, quantity, reserved, sold, price_cents, created_at, updated_at) \
@@ -158,22 +179,60 @@ pub async fn create(State(app): State<AppState>, Json(new): Json<NewItem>) -> Re
             .fetch_one(&mut *conn)
             .await?
     });
-    let location = HeaderValue::from_str(&format!("/items/{}", item.id)).map_err(|_| ApiError::internal())?;
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], JsonBody(item)).into_response())
+    let location =
+        HeaderValue::from_str(&format!("/items/{}", item.id)).map_err(|_| ApiError::internal())?;
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        JsonBody(item),
+    )
+        .into_response())
 }
 
 #[utoipa::path(put, path = "/items/{id}", tag = "estoque", params(("id" = i64, Path)), request_body = ItemReplacement,
     responses((status = 200, body = Item), (status = 400, body = platform::error::ErrorBody), (status = 404, body = platform::error::ErrorBody)))]
-pub async fn replace(State(app): State<AppState>, Id(id): Id, Json(item): Json<ItemReplacement>) -> Result<JsonBody<Item>, ApiError> {
-    check_fields(Some(&item.name), item.description.as_deref(), Some(item.quantity))?;
-    update(&app, id, Some(item.name), Some(item.description), Some(item.quantity), Some(item.price)).await
+pub async fn replace(
+    State(app): State<AppState>,
+    Id(id): Id,
+    Json(item): Json<ItemReplacement>,
+) -> Result<JsonBody<Item>, ApiError> {
+    check_fields(
+        Some(&item.name),
+        item.description.as_deref(),
+        Some(item.quantity),
+    )?;
+    update(
+        &app,
+        id,
+        Some(item.name),
+        Some(item.description),
+        Some(item.quantity),
+        Some(item.price),
+    )
+    .await
 }
 
 #[utoipa::path(patch, path = "/items/{id}", tag = "estoque", params(("id" = i64, Path)), request_body = ItemPatch,
     responses((status = 200, body = Item), (status = 400, body = platform::error::ErrorBody), (status = 404, body = platform::error::ErrorBody)))]
-pub async fn patch(State(app): State<AppState>, Id(id): Id, Json(patch): Json<ItemPatch>) -> Result<JsonBody<Item>, ApiError> {
-    check_fields(patch.name.as_deref(), patch.description.as_deref(), patch.quantity)?;
-    update(&app, id, patch.name, patch.description.map(Some), patch.quantity, patch.price).await
+pub async fn patch(
+    State(app): State<AppState>,
+    Id(id): Id,
+    Json(patch): Json<ItemPatch>,
+) -> Result<JsonBody<Item>, ApiError> {
+    check_fields(
+        patch.name.as_deref(),
+        patch.description.as_deref(),
+        patch.quantity,
+    )?;
+    update(
+        &app,
+        id,
+        patch.name,
+        patch.description.map(Some),
+        patch.quantity,
+        patch.price,
+    )
+    .await
 }
 
 /// One UPDATE for PUT and PATCH: `None` keeps a column as it is. `description` is
@@ -202,7 +261,7 @@ async fn update(
             .bind(description)
             .bind(quantity)
             .bind(price.map(Money::cents))
-            .bind(Utc::now())
+            .bind(platform::now())
             .fetch_optional(&mut *conn)
             .await?
     });
@@ -266,12 +325,17 @@ impl Move {
     }
 }
 
-async fn move_stock(app: &AppState, id: i64, n: i64, kind: Move) -> Result<JsonBody<StockMoveResult>, ApiError> {
+async fn move_stock(
+    app: &AppState,
+    id: i64,
+    n: i64,
+    kind: Move,
+) -> Result<JsonBody<StockMoveResult>, ApiError> {
     check_range("quantity", n, 1, MAX_STOCK)?;
     let moved: Option<Item> = with_conn!(app.db.writer(), |conn| {
         sqlx::query_as(kind.sql())
             .bind(n)
-            .bind(Utc::now())
+            .bind(platform::now())
             .bind(id)
             .fetch_optional(&mut *conn)
             .await?
@@ -301,7 +365,9 @@ async fn move_stock(app: &AppState, id: i64, n: i64, kind: Move) -> Result<JsonB
 pub fn insufficient_stock(item_id: i64, available: i64, requested: i64) -> ApiError {
     ApiError::conflict(
         "insufficient_stock",
-        format!("insufficient stock for item {item_id}: {available} available, {requested} requested"),
+        format!(
+            "insufficient stock for item {item_id}: {available} available, {requested} requested"
+        ),
     )
     .with("item_id", item_id)
     .with("available", available)
@@ -311,20 +377,32 @@ pub fn insufficient_stock(item_id: i64, available: i64, requested: i64) -> ApiEr
 #[utoipa::path(patch, path = "/items/{id}/reserve", tag = "estoque", params(("id" = i64, Path)), request_body = StockMove,
     responses((status = 200, body = StockMoveResult), (status = 400, body = platform::error::ErrorBody),
               (status = 404, body = platform::error::ErrorBody), (status = 409, description = "insufficient_stock, with `available`", body = platform::error::ErrorBody)))]
-pub async fn reserve(State(app): State<AppState>, Id(id): Id, Json(body): Json<StockMove>) -> Result<JsonBody<StockMoveResult>, ApiError> {
+pub async fn reserve(
+    State(app): State<AppState>,
+    Id(id): Id,
+    Json(body): Json<StockMove>,
+) -> Result<JsonBody<StockMoveResult>, ApiError> {
     move_stock(&app, id, body.quantity, Move::Reserve).await
 }
 
 #[utoipa::path(patch, path = "/items/{id}/write-off", tag = "estoque", params(("id" = i64, Path)), request_body = StockMove,
     responses((status = 200, body = StockMoveResult), (status = 400, body = platform::error::ErrorBody),
               (status = 404, body = platform::error::ErrorBody), (status = 409, description = "fewer units held", body = platform::error::ErrorBody)))]
-pub async fn write_off(State(app): State<AppState>, Id(id): Id, Json(body): Json<StockMove>) -> Result<JsonBody<StockMoveResult>, ApiError> {
+pub async fn write_off(
+    State(app): State<AppState>,
+    Id(id): Id,
+    Json(body): Json<StockMove>,
+) -> Result<JsonBody<StockMoveResult>, ApiError> {
     move_stock(&app, id, body.quantity, Move::WriteOff).await
 }
 
 #[utoipa::path(patch, path = "/items/{id}/release", tag = "estoque", params(("id" = i64, Path)), request_body = StockMove,
     responses((status = 200, body = StockMoveResult), (status = 400, body = platform::error::ErrorBody),
               (status = 404, body = platform::error::ErrorBody), (status = 409, description = "fewer units held", body = platform::error::ErrorBody)))]
-pub async fn release(State(app): State<AppState>, Id(id): Id, Json(body): Json<StockMove>) -> Result<JsonBody<StockMoveResult>, ApiError> {
+pub async fn release(
+    State(app): State<AppState>,
+    Id(id): Id,
+    Json(body): Json<StockMove>,
+) -> Result<JsonBody<StockMoveResult>, ApiError> {
     move_stock(&app, id, body.quantity, Move::Release).await
 }

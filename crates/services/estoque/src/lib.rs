@@ -18,12 +18,17 @@ use prometheus_client::metrics::gauge::Gauge;
 use sqlx::migrate::Migrator;
 use utoipa::OpenApi;
 
-static POSTGRES: Migrator = sqlx::migrate!("migrations/postgres");
-static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
+fn postgres_migrations() -> Migrator {
+    sqlx::migrate!("migrations/postgres")
+}
+
+fn sqlite_migrations() -> Migrator {
+    sqlx::migrate!("migrations/sqlite")
+}
 
 pub static MIGRATIONS: Migrations = Migrations {
-    postgres: &POSTGRES,
-    sqlite: &SQLITE,
+    postgres: postgres_migrations,
+    sqlite: sqlite_migrations,
 };
 
 /// Business metrics of the inventory.
@@ -43,26 +48,60 @@ pub struct AppState {
 /// The public API (through the gateway).
 #[derive(OpenApi)]
 #[openapi(
-    paths(item::list, item::get_one, item::create, item::replace, item::patch, item::delete,
-          item::reserve, item::write_off, item::release),
-    components(schemas(item::Item, item::NewItem, item::ItemReplacement, item::ItemPatch,
-                       item::StockMove, item::StockMoveResult, platform::error::ErrorBody))
+    paths(
+        item::list,
+        item::get_one,
+        item::create,
+        item::replace,
+        item::patch,
+        item::delete,
+        item::reserve,
+        item::write_off,
+        item::release
+    ),
+    components(schemas(
+        item::Item,
+        item::NewItem,
+        item::ItemReplacement,
+        item::ItemPatch,
+        item::StockMove,
+        item::StockMoveResult,
+        platform::error::ErrorBody
+    ))
 )]
 pub struct PublicApi;
 
 /// Calls only pedidos-service makes; the gateway does not expose them.
 #[derive(OpenApi)]
 #[openapi(
-    paths(reservation::create, reservation::get_one, reservation::commit, reservation::release, reservation::cancel),
-    components(schemas(reservation::Reservation, reservation::ReservationLine, reservation::ReservationStatus,
-                       reservation::NewReservation, reservation::LineRequest, reservation::ReferenceRequest))
+    paths(
+        reservation::create,
+        reservation::get_one,
+        reservation::commit,
+        reservation::release,
+        reservation::cancel
+    ),
+    components(schemas(
+        reservation::Reservation,
+        reservation::ReservationLine,
+        reservation::ReservationStatus,
+        reservation::NewReservation,
+        reservation::LineRequest,
+        reservation::ReferenceRequest
+    ))
 )]
 pub struct InternalApi;
 
 pub fn routes(state: AppState) -> Router {
     Router::new()
         .route("/items", get(item::list).post(item::create))
-        .route("/items/{id}", get(item::get_one).put(item::replace).patch(item::patch).delete(item::delete))
+        .route(
+            "/items/{id}",
+            get(item::get_one)
+                .put(item::replace)
+                .patch(item::patch)
+                .delete(item::delete),
+        )
         .route("/items/{id}/reserve", patch(item::reserve))
         .route("/items/{id}/write-off", patch(item::write_off))
         .route("/items/{id}/release", patch(item::release))
@@ -79,10 +118,25 @@ pub fn build(db: Db, shutdown: &Shutdown) -> Component {
     let mut metrics = MetricsBuilder::new(names::ESTOQUE);
     let business = InventoryMetrics::default();
     let registry = metrics.registry();
-    registry.register("stock_conflicts", "Requests refused for insufficient stock", business.stock_conflicts.clone());
-    registry.register("reservations_held", "Reservations currently holding stock", business.reservations_held.clone());
-    registry.register("stock_reserved_units", "Units currently held for orders in flight", business.reserved_units.clone());
-    let state = AppState { db: db.clone(), metrics: business };
+    registry.register(
+        "stock_conflicts",
+        "Requests refused for insufficient stock",
+        business.stock_conflicts.clone(),
+    );
+    registry.register(
+        "reservations_held",
+        "Reservations currently holding stock",
+        business.reservations_held.clone(),
+    );
+    registry.register(
+        "stock_reserved_units",
+        "Units currently held for orders in flight",
+        business.reserved_units.clone(),
+    );
+    let state = AppState {
+        db: db.clone(),
+        metrics: business,
+    };
     tokio::spawn(sample(state.clone(), shutdown.stop.clone()));
     Component::new(names::ESTOQUE, routes(state), Some(db), metrics)
 }

@@ -104,21 +104,37 @@ fn total_of(lines: &[ReservationLine]) -> Result<Money, ApiError> {
         line.unit_price
             .times(line.quantity)
             .and_then(|v| sum.plus(v))
-            .ok_or_else(|| ApiError::conflict("total_too_large", "the reservation's total exceeds the largest amount accepted"))
+            .ok_or_else(|| {
+                ApiError::conflict(
+                    "total_too_large",
+                    "the reservation's total exceeds the largest amount accepted",
+                )
+            })
     })
 }
 
 /// Validates and merges repeated item ids; the result is in item-id order.
 pub fn merge_lines(lines: &[LineRequest]) -> Result<BTreeMap<i64, i64>, ApiError> {
     if lines.is_empty() || lines.len() > MAX_LINES {
-        return Err(ApiError::invalid_field("items", format!("items must have 1 to {MAX_LINES} lines")));
+        return Err(ApiError::invalid_field(
+            "items",
+            format!("items must have 1 to {MAX_LINES} lines"),
+        ));
     }
     let mut merged = BTreeMap::new();
     for (i, line) in lines.iter().enumerate() {
         if line.item_id < 1 {
-            return Err(ApiError::invalid_field(&format!("items[{i}].item_id"), "item_id must be >= 1"));
+            return Err(ApiError::invalid_field(
+                &format!("items[{i}].item_id"),
+                "item_id must be >= 1",
+            ));
         }
-        check_range(&format!("items[{i}].quantity"), line.quantity, 1, MAX_LINE_QUANTITY)?;
+        check_range(
+            &format!("items[{i}].quantity"),
+            line.quantity,
+            1,
+            MAX_LINE_QUANTITY,
+        )?;
         let sum: &mut i64 = merged.entry(line.item_id).or_insert(0);
         *sum += line.quantity;
         check_range(&format!("items[{i}].quantity"), *sum, 1, MAX_LINE_QUANTITY)?;
@@ -127,7 +143,11 @@ pub fn merge_lines(lines: &[LineRequest]) -> Result<BTreeMap<i64, i64>, ApiError
 }
 
 fn reservation_not_found(id: i64) -> ApiError {
-    ApiError::not_found("reservation_not_found", format!("reservation {id} not found")).with("reservation_id", id)
+    ApiError::not_found(
+        "reservation_not_found",
+        format!("reservation {id} not found"),
+    )
+    .with("reservation_id", id)
 }
 
 #[utoipa::path(post, path = "/reservations", tag = "estoque (internal)", request_body = NewReservation,
@@ -135,10 +155,13 @@ fn reservation_not_found(id: i64) -> ApiError {
               (status = 200, description = "A reservation with this reference already exists; it is returned as it is", body = Reservation),
               (status = 400, body = platform::error::ErrorBody), (status = 404, description = "item_not_found", body = platform::error::ErrorBody),
               (status = 409, description = "insufficient_stock: nothing is held", body = platform::error::ErrorBody)))]
-pub async fn create(State(app): State<AppState>, Json(req): Json<NewReservation>) -> Result<Response, ApiError> {
+pub async fn create(
+    State(app): State<AppState>,
+    Json(req): Json<NewReservation>,
+) -> Result<Response, ApiError> {
     check_text("reference", &req.reference, 200)?;
     let lines = merge_lines(&req.items)?;
-    let now = Utc::now();
+    let now = platform::now();
     let created: Option<Reservation> = with_conn!(app.db.writer(), |conn| {
         let mut tx = conn.begin().await?;
         let inserted: Option<(i64,)> = sqlx::query_as(
@@ -164,13 +187,18 @@ pub async fn create(State(app): State<AppState>, Json(req): Json<NewReservation>
                     .fetch_optional(&mut *tx)
                     .await?;
                     let Some((item_name, price_cents)) = row else {
-                        let available: Option<(i64,)> = sqlx::query_as("SELECT quantity FROM items WHERE id = $1")
-                            .bind(item_id)
-                            .fetch_optional(&mut *tx)
-                            .await?;
+                        let available: Option<(i64,)> =
+                            sqlx::query_as("SELECT quantity FROM items WHERE id = $1")
+                                .bind(item_id)
+                                .fetch_optional(&mut *tx)
+                                .await?;
                         // Dropping the transaction rolls back whatever was held so far.
                         return Err(match available {
-                            None => ApiError::not_found("item_not_found", format!("item {item_id} not found")).with("item_id", item_id),
+                            None => ApiError::not_found(
+                                "item_not_found",
+                                format!("item {item_id} not found"),
+                            )
+                            .with("item_id", item_id),
                             Some((available,)) => {
                                 app.metrics.stock_conflicts.inc();
                                 insufficient_stock(item_id, available, quantity)
@@ -192,7 +220,8 @@ pub async fn create(State(app): State<AppState>, Json(req): Json<NewReservation>
                         item_id,
                         item_name,
                         quantity,
-                        unit_price: Money::try_from(price_cents).map_err(|_| ApiError::internal())?,
+                        unit_price: Money::try_from(price_cents)
+                            .map_err(|_| ApiError::internal())?,
                     });
                 }
                 let total = total_of(&held)?;
@@ -211,17 +240,28 @@ pub async fn create(State(app): State<AppState>, Json(req): Json<NewReservation>
     });
     match created {
         Some(reservation) => {
-            let location = HeaderValue::from_str(&format!("/reservations/{}", reservation.id)).map_err(|_| ApiError::internal())?;
-            Ok((StatusCode::CREATED, [(header::LOCATION, location)], JsonBody(reservation)).into_response())
+            let location = HeaderValue::from_str(&format!("/reservations/{}", reservation.id))
+                .map_err(|_| ApiError::internal())?;
+            Ok((
+                StatusCode::CREATED,
+                [(header::LOCATION, location)],
+                JsonBody(reservation),
+            )
+                .into_response())
         }
         None => {
-            let existing = find_by_reference(&app, &req.reference).await?.ok_or_else(ApiError::internal)?;
+            let existing = find_by_reference(&app, &req.reference)
+                .await?
+                .ok_or_else(ApiError::internal)?;
             Ok((StatusCode::OK, JsonBody(existing)).into_response())
         }
     }
 }
 
-async fn load(app: &AppState, row: Option<ReservationRow>) -> Result<Option<Reservation>, ApiError> {
+async fn load(
+    app: &AppState,
+    row: Option<ReservationRow>,
+) -> Result<Option<Reservation>, ApiError> {
     let Some(row) = row else { return Ok(None) };
     let items: Vec<ReservationLine> = with_conn!(app.db.writer(), |conn| {
         sqlx::query_as(
@@ -246,15 +286,20 @@ async fn load(app: &AppState, row: Option<ReservationRow>) -> Result<Option<Rese
 // Reads go to the writer pool: a caller that just held or settled must see its own write.
 pub async fn find(app: &AppState, id: i64) -> Result<Option<Reservation>, ApiError> {
     let row: Option<ReservationRow> = with_conn!(app.db.writer(), |conn| {
-        sqlx::query_as("SELECT id, reference, status, created_at, updated_at FROM reservations WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await?
+        sqlx::query_as(
+            "SELECT id, reference, status, created_at, updated_at FROM reservations WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
     });
     load(app, row).await
 }
 
-async fn find_by_reference(app: &AppState, reference: &str) -> Result<Option<Reservation>, ApiError> {
+async fn find_by_reference(
+    app: &AppState,
+    reference: &str,
+) -> Result<Option<Reservation>, ApiError> {
     let row: Option<ReservationRow> = with_conn!(app.db.writer(), |conn| {
         sqlx::query_as("SELECT id, reference, status, created_at, updated_at FROM reservations WHERE reference = $1")
             .bind(reference)
@@ -266,19 +311,29 @@ async fn find_by_reference(app: &AppState, reference: &str) -> Result<Option<Res
 
 #[utoipa::path(get, path = "/reservations/{id}", tag = "estoque (internal)", params(("id" = i64, Path)),
     responses((status = 200, body = Reservation), (status = 404, body = platform::error::ErrorBody)))]
-pub async fn get_one(State(app): State<AppState>, Id(id): Id) -> Result<JsonBody<Reservation>, ApiError> {
-    find(&app, id).await?.map(JsonBody).ok_or_else(|| reservation_not_found(id))
+pub async fn get_one(
+    State(app): State<AppState>,
+    Id(id): Id,
+) -> Result<JsonBody<Reservation>, ApiError> {
+    find(&app, id)
+        .await?
+        .map(JsonBody)
+        .ok_or_else(|| reservation_not_found(id))
 }
 
 /// Moves a held reservation to `target`, adjusting every line's item; idempotent.
-async fn settle(app: &AppState, id: i64, target: ReservationStatus) -> Result<Reservation, ApiError> {
+async fn settle(
+    app: &AppState,
+    id: i64,
+    target: ReservationStatus,
+) -> Result<Reservation, ApiError> {
     let stock_sql = match target {
         ReservationStatus::Committed => {
             "UPDATE items SET reserved = reserved - $1, sold = sold + $1, updated_at = $2 WHERE id = $3 AND reserved >= $1"
         }
         _ => "UPDATE items SET reserved = reserved - $1, quantity = quantity + $1, updated_at = $2 WHERE id = $3 AND reserved >= $1",
     };
-    let now = Utc::now();
+    let now = platform::now();
     with_conn!(app.db.writer(), |conn| {
         let mut tx = conn.begin().await?;
         let changed = sqlx::query("UPDATE reservations SET status = $1, updated_at = $2 WHERE id = $3 AND status = 'held'")
@@ -304,7 +359,11 @@ async fn settle(app: &AppState, id: i64, target: ReservationStatus) -> Result<Re
                     .rows_affected();
                 if moved != 1 {
                     // Someone released these units through the per-item seed calls.
-                    tracing::error!(reservation_id = id, item_id, "held units missing from the item");
+                    tracing::error!(
+                        reservation_id = id,
+                        item_id,
+                        "held units missing from the item"
+                    );
                     return Err(ApiError::conflict(
                         "reservation_inconsistent",
                         format!("item {item_id} no longer holds the units of reservation {id}"),
@@ -314,7 +373,9 @@ async fn settle(app: &AppState, id: i64, target: ReservationStatus) -> Result<Re
             tx.commit().await?;
         }
     });
-    let reservation = find(app, id).await?.ok_or_else(|| reservation_not_found(id))?;
+    let reservation = find(app, id)
+        .await?
+        .ok_or_else(|| reservation_not_found(id))?;
     if reservation.status == target {
         Ok(reservation)
     } else {
@@ -330,15 +391,25 @@ async fn settle(app: &AppState, id: i64, target: ReservationStatus) -> Result<Re
 #[utoipa::path(post, path = "/reservations/{id}/commit", tag = "estoque (internal)", params(("id" = i64, Path)),
     responses((status = 200, description = "Committed (or already was)", body = Reservation),
               (status = 404, body = platform::error::ErrorBody), (status = 409, description = "already released", body = platform::error::ErrorBody)))]
-pub async fn commit(State(app): State<AppState>, Id(id): Id) -> Result<JsonBody<Reservation>, ApiError> {
-    settle(&app, id, ReservationStatus::Committed).await.map(JsonBody)
+pub async fn commit(
+    State(app): State<AppState>,
+    Id(id): Id,
+) -> Result<JsonBody<Reservation>, ApiError> {
+    settle(&app, id, ReservationStatus::Committed)
+        .await
+        .map(JsonBody)
 }
 
 #[utoipa::path(post, path = "/reservations/{id}/release", tag = "estoque (internal)", params(("id" = i64, Path)),
     responses((status = 200, description = "Released (or already was)", body = Reservation),
               (status = 404, body = platform::error::ErrorBody), (status = 409, description = "already committed", body = platform::error::ErrorBody)))]
-pub async fn release(State(app): State<AppState>, Id(id): Id) -> Result<JsonBody<Reservation>, ApiError> {
-    settle(&app, id, ReservationStatus::Released).await.map(JsonBody)
+pub async fn release(
+    State(app): State<AppState>,
+    Id(id): Id,
+) -> Result<JsonBody<Reservation>, ApiError> {
+    settle(&app, id, ReservationStatus::Released)
+        .await
+        .map(JsonBody)
 }
 
 /// Releases the reservation with this reference, or, if none exists yet, records
@@ -347,9 +418,12 @@ pub async fn release(State(app): State<AppState>, Id(id): Id) -> Result<JsonBody
 #[utoipa::path(post, path = "/reservations/cancel", tag = "estoque (internal)", request_body = ReferenceRequest,
     responses((status = 200, description = "Released, or fenced", body = Reservation),
               (status = 409, description = "already committed", body = platform::error::ErrorBody)))]
-pub async fn cancel(State(app): State<AppState>, Json(req): Json<ReferenceRequest>) -> Result<JsonBody<Reservation>, ApiError> {
+pub async fn cancel(
+    State(app): State<AppState>,
+    Json(req): Json<ReferenceRequest>,
+) -> Result<JsonBody<Reservation>, ApiError> {
     check_text("reference", &req.reference, 200)?;
-    let now = Utc::now();
+    let now = platform::now();
     let fenced: Option<(i64,)> = with_conn!(app.db.writer(), |conn| {
         sqlx::query_as(
             "INSERT INTO reservations (reference, status, created_at, updated_at) VALUES ($1, 'released', $2, $2) \
@@ -360,9 +434,13 @@ pub async fn cancel(State(app): State<AppState>, Json(req): Json<ReferenceReques
         .fetch_optional(&mut *conn)
         .await?
     });
-    let existing = find_by_reference(&app, &req.reference).await?.ok_or_else(ApiError::internal)?;
+    let existing = find_by_reference(&app, &req.reference)
+        .await?
+        .ok_or_else(ApiError::internal)?;
     if fenced.is_some() || existing.status == ReservationStatus::Released {
         return Ok(JsonBody(existing));
     }
-    settle(&app, existing.id, ReservationStatus::Released).await.map(JsonBody)
+    settle(&app, existing.id, ReservationStatus::Released)
+        .await
+        .map(JsonBody)
 }

@@ -36,9 +36,14 @@ impl Keys {
             let role = match role.trim() {
                 "admin" => Role::Admin,
                 "client" => Role::Client,
-                other => return Err(format!("unknown API key role '{other}' (expected admin or client)")),
+                other => {
+                    return Err(format!(
+                        "unknown API key role '{other}' (expected admin or client)"
+                    ))
+                }
             };
-            let hash = decode_hex(hash.trim()).ok_or_else(|| "an API key hash must be 64 hex characters (sha256)".to_owned())?;
+            let hash = decode_hex(hash.trim())
+                .ok_or_else(|| "an API key hash must be 64 hex characters (sha256)".to_owned())?;
             keys.push((role, hash));
         }
         Ok(Self { keys })
@@ -71,17 +76,31 @@ impl Keys {
 
     /// Checks a request against the access rule of its call.
     pub fn check(&self, access: Access, headers: &HeaderMap) -> Result<(), ApiError> {
-        let Access::Needs(needed) = access else { return Ok(()) };
+        let Access::Needs(needed) = access else {
+            return Ok(());
+        };
         if !self.is_enabled() {
             return Ok(());
         }
         let presented = presented_key(headers).ok_or_else(|| {
-            ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "an API key is required (X-API-Key or Authorization: Bearer)")
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "an API key is required (X-API-Key or Authorization: Bearer)",
+            )
         })?;
         match self.role_of(presented) {
-            None => Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "invalid API key")),
+            None => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "invalid API key",
+            )),
             Some(role) if role >= needed => Ok(()),
-            Some(_) => Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "this call needs an admin API key")),
+            Some(_) => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "this call needs an admin API key",
+            )),
         }
     }
 }
@@ -115,7 +134,9 @@ pub fn access(method: &Method, path: &str) -> Access {
     match (segments.first().copied(), segments.len()) {
         (Some("items"), _) if method == Method::GET || method == Method::HEAD => Access::Anyone,
         (Some("items"), _) => Access::Needs(Role::Admin),
-        (Some("orders"), 1) if method == Method::GET || method == Method::HEAD => Access::Needs(Role::Admin),
+        (Some("orders"), 1) if method == Method::GET || method == Method::HEAD => {
+            Access::Needs(Role::Admin)
+        }
         (Some("orders"), _) => Access::Needs(Role::Client),
         _ => Access::Needs(Role::Admin),
     }
@@ -126,7 +147,10 @@ mod tests {
     use super::*;
 
     fn hex(key: &str) -> String {
-        Sha256::digest(key.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+        Sha256::digest(key.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 
     fn headers(key: &str) -> HeaderMap {
@@ -140,14 +164,33 @@ mod tests {
         let keys = Keys::parse(&format!("admin:{},client:{}", hex("adm"), hex("cli"))).unwrap();
         let admin = access(&Method::POST, "/items");
         assert!(keys.check(admin, &headers("adm")).is_ok());
-        assert_eq!(keys.check(admin, &headers("cli")).unwrap_err().status, StatusCode::FORBIDDEN);
-        assert_eq!(keys.check(admin, &headers("nope")).unwrap_err().status, StatusCode::UNAUTHORIZED);
-        assert_eq!(keys.check(admin, &HeaderMap::new()).unwrap_err().status, StatusCode::UNAUTHORIZED);
-        assert!(keys.check(access(&Method::POST, "/orders"), &headers("cli")).is_ok());
-        assert!(keys.check(access(&Method::GET, "/items/3"), &HeaderMap::new()).is_ok());
+        assert_eq!(
+            keys.check(admin, &headers("cli")).unwrap_err().status,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            keys.check(admin, &headers("nope")).unwrap_err().status,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            keys.check(admin, &HeaderMap::new()).unwrap_err().status,
+            StatusCode::UNAUTHORIZED
+        );
+        assert!(keys
+            .check(access(&Method::POST, "/orders"), &headers("cli"))
+            .is_ok());
+        assert!(keys
+            .check(access(&Method::GET, "/items/3"), &HeaderMap::new())
+            .is_ok());
         assert_eq!(access(&Method::GET, "/orders"), Access::Needs(Role::Admin));
-        assert_eq!(access(&Method::GET, "/orders/7"), Access::Needs(Role::Client));
-        assert_eq!(access(&Method::GET, "/payments"), Access::Needs(Role::Admin));
+        assert_eq!(
+            access(&Method::GET, "/orders/7"),
+            Access::Needs(Role::Client)
+        );
+        assert_eq!(
+            access(&Method::GET, "/payments"),
+            Access::Needs(Role::Admin)
+        );
     }
 
     #[test]

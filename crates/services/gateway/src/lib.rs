@@ -33,13 +33,25 @@ use serde_json::json;
 #[group(id = "gateway_settings_upstreams")]
 pub struct Upstreams {
     /// Base URL of pedidos-service (orders).
-    #[arg(long, env = "PEDIDOS_SERVICE_URL", default_value = "http://localhost:5001")]
+    #[arg(
+        long,
+        env = "PEDIDOS_SERVICE_URL",
+        default_value = "http://localhost:5001"
+    )]
     pub pedidos_service_url: String,
     /// Base URL of pagamentos-service (payments).
-    #[arg(long, env = "PAGAMENTOS_SERVICE_URL", default_value = "http://localhost:5002")]
+    #[arg(
+        long,
+        env = "PAGAMENTOS_SERVICE_URL",
+        default_value = "http://localhost:5002"
+    )]
     pub pagamentos_service_url: String,
     /// Base URL of estoque-service (inventory).
-    #[arg(long, env = "ESTOQUE_SERVICE_URL", default_value = "http://localhost:5003")]
+    #[arg(
+        long,
+        env = "ESTOQUE_SERVICE_URL",
+        default_value = "http://localhost:5003"
+    )]
     pub estoque_service_url: String,
 }
 
@@ -79,11 +91,15 @@ pub struct GatewayMetrics {
 
 impl GatewayMetrics {
     fn observe(&self, upstream: &'static str, elapsed: Duration) {
-        self.duration.get_or_create(&UpstreamLabel { upstream }).observe(elapsed.as_secs_f64());
+        self.duration
+            .get_or_create(&UpstreamLabel { upstream })
+            .observe(elapsed.as_secs_f64());
     }
 
     fn error(&self, upstream: &'static str, kind: &'static str) {
-        self.errors.get_or_create(&UpstreamErrorLabels { upstream, kind }).inc();
+        self.errors
+            .get_or_create(&UpstreamErrorLabels { upstream, kind })
+            .inc();
     }
 }
 
@@ -103,7 +119,12 @@ pub struct Upstream {
 impl Upstream {
     fn new(name: &'static str, label: &'static str, base: &str) -> Self {
         let base = base.trim_end_matches('/').to_owned();
-        Self { name, label, probe: ServiceClient::new(name, &base, Duration::from_secs(2), 4), base }
+        Self {
+            name,
+            label,
+            probe: ServiceClient::new(name, &base, Duration::from_secs(2), 4),
+            base,
+        }
     }
 }
 
@@ -140,10 +161,19 @@ async fn health(State(gateway): State<Gateway>) -> Response {
             }
         }
     };
-    let (pedidos, pagamentos, estoque) =
-        tokio::join!(check(&gateway.pedidos), check(&gateway.pagamentos), check(&gateway.estoque));
-    let healthy = [pedidos, pagamentos, estoque].iter().all(|s| *s == "healthy");
-    let (status, word) = if healthy { (StatusCode::OK, "healthy") } else { (StatusCode::MULTI_STATUS, "degraded") };
+    let (pedidos, pagamentos, estoque) = tokio::join!(
+        check(&gateway.pedidos),
+        check(&gateway.pagamentos),
+        check(&gateway.estoque)
+    );
+    let healthy = [pedidos, pagamentos, estoque]
+        .iter()
+        .all(|s| *s == "healthy");
+    let (status, word) = if healthy {
+        (StatusCode::OK, "healthy")
+    } else {
+        (StatusCode::MULTI_STATUS, "degraded")
+    };
     let body = json!({
         "status": word,
         "service": names::GATEWAY,
@@ -153,12 +183,20 @@ async fn health(State(gateway): State<Gateway>) -> Response {
 }
 
 async fn openapi(State(gateway): State<Gateway>) -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], gateway.openapi.clone()).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        gateway.openapi.clone(),
+    )
+        .into_response()
 }
 
 /// Builds the gateway. `api` is the public OpenAPI document of the services; the
 /// gateway adds its own endpoints to it.
-pub fn build(settings: &Settings, upstreams: &Upstreams, mut api: utoipa::openapi::OpenApi) -> Result<Component, String> {
+pub fn build(
+    settings: &Settings,
+    upstreams: &Upstreams,
+    mut api: utoipa::openapi::OpenApi,
+) -> Result<Component, String> {
     let keys = match &settings.api_keys {
         Some(spec) => auth::Keys::parse(spec)?,
         None => auth::Keys::default(),
@@ -166,7 +204,9 @@ pub fn build(settings: &Settings, upstreams: &Upstreams, mut api: utoipa::openap
     if keys.is_enabled() {
         tracing::info!(keys = keys.len(), "API key authentication enabled");
     } else {
-        tracing::warn!("API_KEYS is not set: the gateway is OPEN, every call is allowed without a key");
+        tracing::warn!(
+            "API_KEYS is not set: the gateway is OPEN, every call is allowed without a key"
+        );
     }
     let mut metrics = MetricsBuilder::new(names::GATEWAY);
     let gateway_metrics = GatewayMetrics {
@@ -189,9 +229,14 @@ pub fn build(settings: &Settings, upstreams: &Upstreams, mut api: utoipa::openap
     let document = serde_json::to_vec(&api).map_err(|e| e.to_string())?;
     let gateway = Gateway {
         pedidos: Upstream::new(names::PEDIDOS, "pedidos", &upstreams.pedidos_service_url),
-        pagamentos: Upstream::new(names::PAGAMENTOS, "pagamentos", &upstreams.pagamentos_service_url),
+        pagamentos: Upstream::new(
+            names::PAGAMENTOS,
+            "pagamentos",
+            &upstreams.pagamentos_service_url,
+        ),
         estoque: Upstream::new(names::ESTOQUE, "estoque", &upstreams.estoque_service_url),
-        client: platform::client::pooled(256).build(platform::client::connector(Duration::from_secs(1))),
+        client: platform::client::pooled(256)
+            .build(platform::client::connector(Duration::from_secs(1))),
         timeout: Duration::from_millis(settings.upstream_timeout_ms),
         body_limit: settings.body_limit_bytes,
         keys: Arc::new(keys),
@@ -209,7 +254,11 @@ pub fn build(settings: &Settings, upstreams: &Upstreams, mut api: utoipa::openap
         .route("/items/{*rest}", any(proxy::proxy))
         .with_state(gateway.clone());
     let mut component = Component::new(names::GATEWAY, routes, None, metrics);
-    component.health = Some(Router::new().route("/health", get(health)).with_state(gateway));
+    component.health = Some(
+        Router::new()
+            .route("/health", get(health))
+            .with_state(gateway),
+    );
     component.body_limit = settings.body_limit_bytes;
     Ok(component)
 }
@@ -255,7 +304,10 @@ fn gateway_api() -> utoipa::openapi::OpenApi {
     fn readyz_doc() {}
 
     #[derive(OpenApi)]
-    #[openapi(paths(root_doc, health_doc, livez_doc, readyz_doc), components(schemas(GatewayHealth, Backends)))]
+    #[openapi(
+        paths(root_doc, health_doc, livez_doc, readyz_doc),
+        components(schemas(GatewayHealth, Backends))
+    )]
     struct GatewayApi;
 
     GatewayApi::openapi()

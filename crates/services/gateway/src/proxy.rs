@@ -48,14 +48,27 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 }
 
 /// Path segments that are words of the API; anything else in a path is an id.
-const WORDS: [&str; 8] = ["items", "orders", "payments", "reserve", "write-off", "release", "cancel", "refund"];
+const WORDS: [&str; 8] = [
+    "items",
+    "orders",
+    "payments",
+    "reserve",
+    "write-off",
+    "release",
+    "cancel",
+    "refund",
+];
 
 /// `/orders/42/cancel` → `/orders/{id}/cancel`: a bounded label for metrics and logs.
 pub fn route_label(path: &str) -> String {
     let mut label = String::with_capacity(path.len());
     for segment in path.split('/').filter(|s| !s.is_empty()) {
         label.push('/');
-        label.push_str(if WORDS.contains(&segment) { segment } else { "{id}" });
+        label.push_str(if WORDS.contains(&segment) {
+            segment
+        } else {
+            "{id}"
+        });
     }
     if label.is_empty() {
         label.push('/');
@@ -76,23 +89,43 @@ fn upstream_for<'a>(gateway: &'a Gateway, path: &str) -> Option<&'a Upstream> {
     Some(upstream)
 }
 
-pub async fn proxy(State(gateway): State<Gateway>, ConnectInfo(peer): ConnectInfo<SocketAddr>, req: Request) -> Response {
+pub async fn proxy(
+    State(gateway): State<Gateway>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
     let path = req.uri().path().to_owned();
     let label = RouteLabel(route_label(&path));
-    let mut response = forward(&gateway, peer, req, &path).await.unwrap_or_else(IntoResponse::into_response);
+    let mut response = forward(&gateway, peer, req, &path)
+        .await
+        .unwrap_or_else(IntoResponse::into_response);
     response.extensions_mut().insert(label);
     response
 }
 
-async fn forward(gateway: &Gateway, peer: SocketAddr, req: Request, path: &str) -> Result<Response, ApiError> {
+async fn forward(
+    gateway: &Gateway,
+    peer: SocketAddr,
+    req: Request,
+    path: &str,
+) -> Result<Response, ApiError> {
     let Some(upstream) = upstream_for(gateway, path) else {
-        return Err(ApiError::not_found("route_not_found", format!("no route for {} {path}", req.method())));
+        return Err(ApiError::not_found(
+            "route_not_found",
+            format!("no route for {} {path}", req.method()),
+        ));
     };
-    gateway.keys.check(auth::access(req.method(), path), req.headers())?;
+    gateway
+        .keys
+        .check(auth::access(req.method(), path), req.headers())?;
 
     let too_large = || {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "request body is larger than the limit")
-            .with("limit_bytes", gateway.body_limit)
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "request body is larger than the limit",
+        )
+        .with("limit_bytes", gateway.body_limit)
     };
     let declared = req
         .headers()
@@ -104,15 +137,25 @@ async fn forward(gateway: &Gateway, peer: SocketAddr, req: Request, path: &str) 
     }
 
     let (mut parts, body) = req.into_parts();
-    let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    parts.uri = Uri::try_from(format!("{}{}", upstream.base, path_and_query))
-        .map_err(|_| ApiError::bad_request("invalid_path", "the request path cannot be forwarded"))?;
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    parts.uri = Uri::try_from(format!("{}{}", upstream.base, path_and_query)).map_err(|_| {
+        ApiError::bad_request("invalid_path", "the request path cannot be forwarded")
+    })?;
     strip_hop_by_hop(&mut parts.headers);
     parts.headers.remove(header::HOST);
     if let Ok(value) = HeaderValue::from_str(&peer.ip().to_string()) {
-        parts.headers.append(HeaderName::from_static("x-forwarded-for"), value);
+        parts
+            .headers
+            .append(HeaderName::from_static("x-forwarded-for"), value);
     }
-    parts.headers.insert(HeaderName::from_static("x-forwarded-proto"), HeaderValue::from_static("http"));
+    parts.headers.insert(
+        HeaderName::from_static("x-forwarded-proto"),
+        HeaderValue::from_static("http"),
+    );
     // Streamed through; a body without Content-Length is cut off at the limit.
     let body = Body::new(Limited::new(body, gateway.body_limit));
     let upstream_req = Request::from_parts(parts, body);
@@ -130,7 +173,11 @@ async fn forward(gateway: &Gateway, peer: SocketAddr, req: Request, path: &str) 
                 return Err(too_large());
             }
             let err = platform::client::classify(&err);
-            let kind = if err == CallError::Unreachable { "unavailable" } else { "bad_gateway" };
+            let kind = if err == CallError::Unreachable {
+                "unavailable"
+            } else {
+                "bad_gateway"
+            };
             gateway.metrics.error(upstream.label, kind);
             tracing::warn!(upstream = upstream.name, error = %err, "upstream call failed");
             return Err(err.to_api_error(upstream.name));
@@ -139,7 +186,10 @@ async fn forward(gateway: &Gateway, peer: SocketAddr, req: Request, path: &str) 
     };
     let (mut parts, body) = response.into_parts();
     strip_hop_by_hop(&mut parts.headers);
-    Ok(Response::from_parts(parts, Body::new(body.map_err(axum::Error::new))))
+    Ok(Response::from_parts(
+        parts,
+        Body::new(body.map_err(axum::Error::new)),
+    ))
 }
 
 fn is_body_limit(err: &(dyn std::error::Error + 'static)) -> bool {

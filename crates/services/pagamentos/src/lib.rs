@@ -19,12 +19,17 @@ use utoipa::OpenApi;
 
 use payment::{OutcomeLabels, Processor};
 
-static POSTGRES: Migrator = sqlx::migrate!("migrations/postgres");
-static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
+fn postgres_migrations() -> Migrator {
+    sqlx::migrate!("migrations/postgres")
+}
+
+fn sqlite_migrations() -> Migrator {
+    sqlx::migrate!("migrations/sqlite")
+}
 
 pub static MIGRATIONS: Migrations = Migrations {
-    postgres: &POSTGRES,
-    sqlite: &SQLITE,
+    postgres: postgres_migrations,
+    sqlite: sqlite_migrations,
 };
 
 /// Settings of the simulated processor.
@@ -69,7 +74,12 @@ pub struct AppState {
 #[derive(OpenApi)]
 #[openapi(
     paths(payment::create, payment::list, payment::get_one, payment::refund),
-    components(schemas(payment::Payment, payment::NewPayment, payment::Method, payment::PaymentStatus))
+    components(schemas(
+        payment::Payment,
+        payment::NewPayment,
+        payment::Method,
+        payment::PaymentStatus
+    ))
 )]
 pub struct PublicApi;
 
@@ -90,8 +100,16 @@ pub fn routes(state: AppState) -> Router {
 pub fn build(db: Db, settings: &Settings) -> Component {
     let mut metrics = MetricsBuilder::new(names::PAGAMENTOS);
     let business = PaymentMetrics::default();
-    metrics.registry().register("payments", "Charges by outcome and method", business.payments.clone());
-    metrics.registry().register("payments_refunds", "Payments refunded", business.refunds.clone());
+    metrics.registry().register(
+        "payments",
+        "Charges by outcome and method",
+        business.payments.clone(),
+    );
+    metrics.registry().register(
+        "payments_refunds",
+        "Payments refunded",
+        business.refunds.clone(),
+    );
     let processor = Processor::new(
         settings.payment_decline_rate,
         settings.payment_random_seed,

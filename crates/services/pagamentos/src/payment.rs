@@ -20,7 +20,19 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, ToSchema, EncodeLabelValue)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Default,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    EncodeLabelValue,
+)]
 #[serde(rename_all = "snake_case")]
 #[allow(non_camel_case_types)]
 pub enum Method {
@@ -49,7 +61,9 @@ impl TryFrom<String> for Method {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, EncodeLabelValue)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, EncodeLabelValue,
+)]
 #[serde(rename_all = "snake_case")]
 #[allow(non_camel_case_types)]
 pub enum PaymentStatus {
@@ -153,7 +167,8 @@ impl Processor {
 }
 
 fn payment_not_found(id: i64) -> ApiError {
-    ApiError::not_found("payment_not_found", format!("payment {id} not found")).with("payment_id", id)
+    ApiError::not_found("payment_not_found", format!("payment {id} not found"))
+        .with("payment_id", id)
 }
 
 /// The answer to a charge, the first time and every repeat: 201 with the payment
@@ -170,7 +185,10 @@ fn charge_response(payment: Payment) -> Response {
         }
         PaymentStatus::voided => ApiError::conflict(
             "order_voided",
-            format!("order {} was cancelled: it can no longer be charged", payment.order_id),
+            format!(
+                "order {} was cancelled: it can no longer be charged",
+                payment.order_id
+            ),
         )
         .with("payment", &payment)
         .into_response(),
@@ -187,19 +205,27 @@ fn charge_response(payment: Payment) -> Response {
 
 async fn find_by_order(app: &AppState, order_id: i64) -> Result<Option<Payment>, ApiError> {
     Ok(with_conn!(app.db.writer(), |conn| {
-        sqlx::query_as(concat!("SELECT ", payment_columns!(), " FROM payments WHERE order_id = $1"))
-            .bind(order_id)
-            .fetch_optional(&mut *conn)
-            .await?
+        sqlx::query_as(concat!(
+            "SELECT ",
+            payment_columns!(),
+            " FROM payments WHERE order_id = $1"
+        ))
+        .bind(order_id)
+        .fetch_optional(&mut *conn)
+        .await?
     }))
 }
 
 async fn find(app: &AppState, id: i64) -> Result<Option<Payment>, ApiError> {
     Ok(with_conn!(app.db.reader(), |conn| {
-        sqlx::query_as(concat!("SELECT ", payment_columns!(), " FROM payments WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await?
+        sqlx::query_as(concat!(
+            "SELECT ",
+            payment_columns!(),
+            " FROM payments WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
     }))
 }
 
@@ -208,7 +234,10 @@ fn repeat(existing: Payment, amount: Money) -> Response {
     if existing.status != PaymentStatus::voided && existing.amount != amount {
         return ApiError::conflict(
             "payment_amount_mismatch",
-            format!("order {} was already charged {}", existing.order_id, existing.amount),
+            format!(
+                "order {} was already charged {}",
+                existing.order_id, existing.amount
+            ),
         )
         .with("payment", &existing)
         .into_response();
@@ -221,19 +250,25 @@ fn repeat(existing: Payment, amount: Money) -> Response {
               (status = 422, description = "Declined: the payment, with `error` and `code`", body = Payment),
               (status = 400, body = platform::error::ErrorBody),
               (status = 409, description = "The order was already charged another amount, or was cancelled", body = platform::error::ErrorBody)))]
-pub async fn create(State(app): State<AppState>, Json(req): Json<NewPayment>) -> Result<Response, ApiError> {
+pub async fn create(
+    State(app): State<AppState>,
+    Json(req): Json<NewPayment>,
+) -> Result<Response, ApiError> {
     if req.order_id < 1 {
         return Err(ApiError::invalid_field("order_id", "order_id must be >= 1"));
     }
     if req.amount.cents() == 0 {
-        return Err(ApiError::invalid_field("amount", "amount must be greater than 0"));
+        return Err(ApiError::invalid_field(
+            "amount",
+            "amount must be greater than 0",
+        ));
     }
     if let Some(existing) = find_by_order(&app, req.order_id).await? {
         return Ok(repeat(existing, req.amount));
     }
     let method = req.method.unwrap_or_default();
     let status = app.processor.decide().await;
-    let now = Utc::now();
+    let now = platform::now();
     let inserted: Option<Payment> = with_conn!(app.db.writer(), |conn| {
         sqlx::query_as(concat!(
             "INSERT INTO payments (order_id, amount_cents, method, status, created_at, updated_at) \
@@ -248,12 +283,20 @@ pub async fn create(State(app): State<AppState>, Json(req): Json<NewPayment>) ->
     });
     match inserted {
         Some(payment) => {
-            app.metrics.payments.get_or_create(&OutcomeLabels { outcome: payment.status, method }).inc();
+            app.metrics
+                .payments
+                .get_or_create(&OutcomeLabels {
+                    outcome: payment.status,
+                    method,
+                })
+                .inc();
             Ok(charge_response(payment))
         }
         // A concurrent request for the same order won the race: answer as it did.
         None => {
-            let existing = find_by_order(&app, req.order_id).await?.ok_or_else(ApiError::internal)?;
+            let existing = find_by_order(&app, req.order_id)
+                .await?
+                .ok_or_else(ApiError::internal)?;
             Ok(repeat(existing, req.amount))
         }
     }
@@ -271,26 +314,42 @@ fn status_str(status: PaymentStatus) -> &'static str {
 #[utoipa::path(get, path = "/payments", tag = "pagamentos", params(ListParams),
     responses((status = 200, description = "Payments in id order; a `Link` header points to the next page", body = [Payment]),
               (status = 400, body = platform::error::ErrorBody)))]
-pub async fn list(State(app): State<AppState>, Query(params): Query<ListParams>) -> Result<Response, ApiError> {
+pub async fn list(
+    State(app): State<AppState>,
+    Query(params): Query<ListParams>,
+) -> Result<Response, ApiError> {
     let page = Page::new(params.limit, params.after)?;
     let rows: Vec<Payment> = with_conn!(app.db.reader(), |conn| {
         sqlx::query_as(concat!(
-            "SELECT ", payment_columns!(), " FROM payments WHERE id > $1 AND ($2 IS NULL OR order_id = $2) ORDER BY id LIMIT $3"))
-            .bind(page.after)
-            .bind(params.order_id)
-            .bind(page.fetch_limit())
-            .fetch_all(&mut *conn)
-            .await?
+            "SELECT ",
+            payment_columns!(),
+            " FROM payments WHERE id > $1 AND ($2 IS NULL OR order_id = $2) ORDER BY id LIMIT $3"
+        ))
+        .bind(page.after)
+        .bind(params.order_id)
+        .bind(page.fetch_limit())
+        .fetch_all(&mut *conn)
+        .await?
     });
-    let filters: Vec<(&str, String)> = params.order_id.map(|o| ("order_id", o.to_string())).into_iter().collect();
+    let filters: Vec<(&str, String)> = params
+        .order_id
+        .map(|o| ("order_id", o.to_string()))
+        .into_iter()
+        .collect();
     let (headers, rows) = page.finish(rows, |p| p.id, "/payments", &filters);
     Ok((headers, JsonBody(rows)).into_response())
 }
 
 #[utoipa::path(get, path = "/payments/{id}", tag = "pagamentos", params(("id" = i64, Path)),
     responses((status = 200, body = Payment), (status = 400, body = platform::error::ErrorBody), (status = 404, body = platform::error::ErrorBody)))]
-pub async fn get_one(State(app): State<AppState>, Id(id): Id) -> Result<JsonBody<Payment>, ApiError> {
-    find(&app, id).await?.map(JsonBody).ok_or_else(|| payment_not_found(id))
+pub async fn get_one(
+    State(app): State<AppState>,
+    Id(id): Id,
+) -> Result<JsonBody<Payment>, ApiError> {
+    find(&app, id)
+        .await?
+        .map(JsonBody)
+        .ok_or_else(|| payment_not_found(id))
 }
 
 /// approved → refunded, in one conditional UPDATE.
@@ -300,7 +359,7 @@ async fn refund_once(app: &AppState, id: i64) -> Result<Option<Payment>, ApiErro
             "UPDATE payments SET status = 'refunded', updated_at = $2 WHERE id = $1 AND status = 'approved' RETURNING ",
             payment_columns!()))
             .bind(id)
-            .bind(Utc::now())
+            .bind(platform::now())
             .fetch_optional(&mut *conn)
             .await?
     });
@@ -313,7 +372,10 @@ async fn refund_once(app: &AppState, id: i64) -> Result<Option<Payment>, ApiErro
 #[utoipa::path(post, path = "/payments/{id}/refund", tag = "pagamentos", params(("id" = i64, Path)),
     responses((status = 200, description = "Refunded (or already was)", body = Payment),
               (status = 404, body = platform::error::ErrorBody), (status = 409, description = "Not an approved payment", body = platform::error::ErrorBody)))]
-pub async fn refund(State(app): State<AppState>, Id(id): Id) -> Result<JsonBody<Payment>, ApiError> {
+pub async fn refund(
+    State(app): State<AppState>,
+    Id(id): Id,
+) -> Result<JsonBody<Payment>, ApiError> {
     if let Some(payment) = refund_once(&app, id).await? {
         return Ok(JsonBody(payment));
     }
@@ -323,7 +385,10 @@ pub async fn refund(State(app): State<AppState>, Id(id): Id) -> Result<JsonBody<
     }
     Err(ApiError::conflict(
         "illegal_transition",
-        format!("payment {id} is {} and cannot be refunded", status_str(payment.status)),
+        format!(
+            "payment {id} is {} and cannot be refunded",
+            status_str(payment.status)
+        ),
     )
     .with("status", payment.status))
 }
@@ -333,11 +398,14 @@ pub async fn refund(State(app): State<AppState>, Id(id): Id) -> Result<JsonBody<
 #[utoipa::path(post, path = "/payments/void", tag = "pagamentos (internal)", request_body = VoidRequest,
     responses((status = 200, description = "The order's payment: refunded, declined or voided", body = Payment),
               (status = 400, body = platform::error::ErrorBody)))]
-pub async fn void(State(app): State<AppState>, Json(req): Json<VoidRequest>) -> Result<JsonBody<Payment>, ApiError> {
+pub async fn void(
+    State(app): State<AppState>,
+    Json(req): Json<VoidRequest>,
+) -> Result<JsonBody<Payment>, ApiError> {
     if req.order_id < 1 {
         return Err(ApiError::invalid_field("order_id", "order_id must be >= 1"));
     }
-    let now = Utc::now();
+    let now = platform::now();
     let voided: Option<Payment> = with_conn!(app.db.writer(), |conn| {
         sqlx::query_as(concat!(
             "INSERT INTO payments (order_id, amount_cents, method, status, created_at, updated_at) \
@@ -350,12 +418,16 @@ pub async fn void(State(app): State<AppState>, Json(req): Json<VoidRequest>) -> 
     if let Some(payment) = voided {
         return Ok(JsonBody(payment));
     }
-    let existing = find_by_order(&app, req.order_id).await?.ok_or_else(ApiError::internal)?;
+    let existing = find_by_order(&app, req.order_id)
+        .await?
+        .ok_or_else(ApiError::internal)?;
     if existing.status == PaymentStatus::approved {
         if let Some(refunded) = refund_once(&app, existing.id).await? {
             return Ok(JsonBody(refunded));
         }
-        let again = find_by_order(&app, req.order_id).await?.ok_or_else(ApiError::internal)?;
+        let again = find_by_order(&app, req.order_id)
+            .await?
+            .ok_or_else(ApiError::internal)?;
         return Ok(JsonBody(again));
     }
     Ok(JsonBody(existing))

@@ -57,7 +57,10 @@ fn unknown(service: &str, err: CallError) -> String {
 }
 
 /// Sorts an answer: 2xx parses as `T`; 5xx is unknown; other statuses are refusals.
-fn sort<T: serde::de::DeserializeOwned>(service: &str, answer: Result<Answer, CallError>) -> Reply<T> {
+fn sort<T: serde::de::DeserializeOwned>(
+    service: &str,
+    answer: Result<Answer, CallError>,
+) -> Reply<T> {
     match answer {
         Err(err) => Reply::Unknown(unknown(service, err)),
         Ok(answer) if answer.status.is_success() => match answer.json() {
@@ -78,7 +81,9 @@ fn sort_payment(answer: Result<Answer, CallError>) -> Reply<Payment> {
     let service = "pagamentos-service";
     match answer {
         // A declined charge is a 422 whose body is the payment itself.
-        Ok(answer) if answer.status.is_success() || answer.status == StatusCode::UNPROCESSABLE_ENTITY => {
+        Ok(answer)
+            if answer.status.is_success() || answer.status == StatusCode::UNPROCESSABLE_ENTITY =>
+        {
             let body: Value = match answer.json() {
                 Ok(body) => body,
                 Err(err) => return Reply::Unknown(unknown(service, err)),
@@ -113,26 +118,82 @@ fn strip_error(mut body: Value) -> Value {
 pub struct Inventory(pub ServiceClient);
 
 impl Inventory {
-    pub async fn reserve(&self, reference: &str, lines: &BTreeMap<i64, i64>, request_id: &str, timeout: Duration) -> Reply<Reservation> {
-        let items: Vec<Value> = lines.iter().map(|(id, q)| json!({"item_id": id, "quantity": q})).collect();
+    pub async fn reserve(
+        &self,
+        reference: &str,
+        lines: &BTreeMap<i64, i64>,
+        request_id: &str,
+        timeout: Duration,
+    ) -> Reply<Reservation> {
+        let items: Vec<Value> = lines
+            .iter()
+            .map(|(id, q)| json!({"item_id": id, "quantity": q}))
+            .collect();
         let body = json!({"reference": reference, "items": items});
-        sort(self.0.service(), self.0.call(Method::POST, "/reservations", Some(&body), request_id, Some(timeout)).await)
+        sort(
+            self.0.service(),
+            self.0
+                .call(
+                    Method::POST,
+                    "/reservations",
+                    Some(&body),
+                    request_id,
+                    Some(timeout),
+                )
+                .await,
+        )
     }
 
-    pub async fn commit(&self, reservation_id: i64, request_id: &str, timeout: Duration) -> Reply<Reservation> {
+    pub async fn commit(
+        &self,
+        reservation_id: i64,
+        request_id: &str,
+        timeout: Duration,
+    ) -> Reply<Reservation> {
         let path = format!("/reservations/{reservation_id}/commit");
-        sort(self.0.service(), self.0.call(Method::POST, &path, None, request_id, Some(timeout)).await)
+        sort(
+            self.0.service(),
+            self.0
+                .call(Method::POST, &path, None, request_id, Some(timeout))
+                .await,
+        )
     }
 
-    pub async fn release(&self, reservation_id: i64, request_id: &str, timeout: Duration) -> Reply<Reservation> {
+    pub async fn release(
+        &self,
+        reservation_id: i64,
+        request_id: &str,
+        timeout: Duration,
+    ) -> Reply<Reservation> {
         let path = format!("/reservations/{reservation_id}/release");
-        sort(self.0.service(), self.0.call(Method::POST, &path, None, request_id, Some(timeout)).await)
+        sort(
+            self.0.service(),
+            self.0
+                .call(Method::POST, &path, None, request_id, Some(timeout))
+                .await,
+        )
     }
 
     /// Releases the order's hold, or fences the reference if nothing was held yet.
-    pub async fn cancel(&self, reference: &str, request_id: &str, timeout: Duration) -> Reply<Reservation> {
+    pub async fn cancel(
+        &self,
+        reference: &str,
+        request_id: &str,
+        timeout: Duration,
+    ) -> Reply<Reservation> {
         let body = json!({"reference": reference});
-        sort(self.0.service(), self.0.call(Method::POST, "/reservations/cancel", Some(&body), request_id, Some(timeout)).await)
+        sort(
+            self.0.service(),
+            self.0
+                .call(
+                    Method::POST,
+                    "/reservations/cancel",
+                    Some(&body),
+                    request_id,
+                    Some(timeout),
+                )
+                .await,
+        )
     }
 }
 
@@ -140,14 +201,41 @@ impl Inventory {
 pub struct Payments(pub ServiceClient);
 
 impl Payments {
-    pub async fn charge(&self, order_id: i64, amount: Money, method: &str, request_id: &str, timeout: Duration) -> Reply<Payment> {
+    pub async fn charge(
+        &self,
+        order_id: i64,
+        amount: Money,
+        method: &str,
+        request_id: &str,
+        timeout: Duration,
+    ) -> Reply<Payment> {
         let body = json!({"order_id": order_id, "amount": amount, "method": method});
-        sort_payment(self.0.call(Method::POST, "/payments", Some(&body), request_id, Some(timeout)).await)
+        sort_payment(
+            self.0
+                .call(
+                    Method::POST,
+                    "/payments",
+                    Some(&body),
+                    request_id,
+                    Some(timeout),
+                )
+                .await,
+        )
     }
 
     /// Refunds the order's charge, or records that it may never be charged.
     pub async fn void(&self, order_id: i64, request_id: &str, timeout: Duration) -> Reply<Payment> {
         let body = json!({"order_id": order_id});
-        sort_payment(self.0.call(Method::POST, "/payments/void", Some(&body), request_id, Some(timeout)).await)
+        sort_payment(
+            self.0
+                .call(
+                    Method::POST,
+                    "/payments/void",
+                    Some(&body),
+                    request_id,
+                    Some(timeout),
+                )
+                .await,
+        )
     }
 }

@@ -31,12 +31,17 @@ use utoipa::OpenApi;
 use clients::{Inventory, Payments};
 use order::OrderStatus;
 
-static POSTGRES: Migrator = sqlx::migrate!("migrations/postgres");
-static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
+fn postgres_migrations() -> Migrator {
+    sqlx::migrate!("migrations/postgres")
+}
+
+fn sqlite_migrations() -> Migrator {
+    sqlx::migrate!("migrations/sqlite")
+}
 
 pub static MIGRATIONS: Migrations = Migrations {
-    postgres: &POSTGRES,
-    sqlite: &SQLITE,
+    postgres: postgres_migrations,
+    sqlite: sqlite_migrations,
 };
 
 /// Where the services pedidos calls are (set by the binary in all-in-one mode).
@@ -44,10 +49,18 @@ pub static MIGRATIONS: Migrations = Migrations {
 #[group(id = "orders_settings_upstreams")]
 pub struct Upstreams {
     /// Base URL of estoque-service (inventory).
-    #[arg(long, env = "ESTOQUE_SERVICE_URL", default_value = "http://localhost:5003")]
+    #[arg(
+        long,
+        env = "ESTOQUE_SERVICE_URL",
+        default_value = "http://localhost:5003"
+    )]
     pub estoque_service_url: String,
     /// Base URL of pagamentos-service (payments).
-    #[arg(long, env = "PAGAMENTOS_SERVICE_URL", default_value = "http://localhost:5002")]
+    #[arg(
+        long,
+        env = "PAGAMENTOS_SERVICE_URL",
+        default_value = "http://localhost:5002"
+    )]
     pub pagamentos_service_url: String,
 }
 
@@ -97,7 +110,9 @@ struct StepLabel {
 }
 
 /// Order value buckets, in BRL.
-const VALUE_BUCKETS: [f64; 10] = [10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0];
+const VALUE_BUCKETS: [f64; 10] = [
+    10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0,
+];
 
 #[derive(Clone)]
 pub struct OrderMetrics {
@@ -121,11 +136,31 @@ impl OrderMetrics {
         };
         let registry = builder.registry();
         registry.register("orders_created", "Orders recorded", metrics.created.clone());
-        registry.register("orders_finished", "Orders that reached a final status, by status", metrics.finished.clone());
-        registry.register("order_value_brl", "Value of paid orders, in BRL", metrics.value.clone());
-        registry.register("saga_step_retries", "Saga steps repeated by the recovery worker, by step", metrics.retries.clone());
-        registry.register("orders_pending", "Orders waiting for the outcome of a saga step", metrics.pending.clone());
-        registry.register("orders_pending_oldest_age_seconds", "Age of the oldest pending order (0 when none)", metrics.pending_age.clone());
+        registry.register(
+            "orders_finished",
+            "Orders that reached a final status, by status",
+            metrics.finished.clone(),
+        );
+        registry.register(
+            "order_value_brl",
+            "Value of paid orders, in BRL",
+            metrics.value.clone(),
+        );
+        registry.register(
+            "saga_step_retries",
+            "Saga steps repeated by the recovery worker, by step",
+            metrics.retries.clone(),
+        );
+        registry.register(
+            "orders_pending",
+            "Orders waiting for the outcome of a saga step",
+            metrics.pending.clone(),
+        );
+        registry.register(
+            "orders_pending_oldest_age_seconds",
+            "Age of the oldest pending order (0 when none)",
+            metrics.pending_age.clone(),
+        );
         metrics
     }
 
@@ -134,7 +169,11 @@ impl OrderMetrics {
     }
 
     pub fn finished(&self, status: OrderStatus, total: Money) {
-        self.finished.get_or_create(&StatusLabel { status: status.as_str() }).inc();
+        self.finished
+            .get_or_create(&StatusLabel {
+                status: status.as_str(),
+            })
+            .inc();
         if status == OrderStatus::Paid {
             self.value.observe(total.as_f64());
         }
@@ -158,8 +197,16 @@ pub struct AppState {
 #[derive(OpenApi)]
 #[openapi(
     paths(order::create, order::list, order::get_one, order::cancel),
-    components(schemas(order::Order, order::OrderLine, order::OrderStatus, order::PaymentMethod, order::NewOrder,
-                       order::LineRequest, order::OrderCreated, order::OrderOnly))
+    components(schemas(
+        order::Order,
+        order::OrderLine,
+        order::OrderStatus,
+        order::PaymentMethod,
+        order::NewOrder,
+        order::LineRequest,
+        order::OrderCreated,
+        order::OrderOnly
+    ))
 )]
 pub struct PublicApi;
 
@@ -179,8 +226,18 @@ pub fn build(db: Db, settings: &Settings, upstreams: &Upstreams, shutdown: &Shut
     let state = AppState {
         db: db.clone(),
         settings: Arc::new(settings.clone()),
-        inventory: Inventory(ServiceClient::new(names::ESTOQUE, &upstreams.estoque_service_url, timeout, 256)),
-        payments: Payments(ServiceClient::new(names::PAGAMENTOS, &upstreams.pagamentos_service_url, timeout, 256)),
+        inventory: Inventory(ServiceClient::new(
+            names::ESTOQUE,
+            &upstreams.estoque_service_url,
+            timeout,
+            256,
+        )),
+        payments: Payments(ServiceClient::new(
+            names::PAGAMENTOS,
+            &upstreams.pagamentos_service_url,
+            timeout,
+            256,
+        )),
         metrics: business,
     };
     tokio::spawn(recovery::run(state.clone(), shutdown.stop.clone()));

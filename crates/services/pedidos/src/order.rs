@@ -127,7 +127,11 @@ impl OrderRecord {
     }
 
     pub fn lines(&self) -> BTreeMap<i64, i64> {
-        self.order.items.iter().map(|l| (l.item_id, l.quantity)).collect()
+        self.order
+            .items
+            .iter()
+            .map(|l| (l.item_id, l.quantity))
+            .collect()
     }
 
     /// Takes the names, prices and total that inventory reserved.
@@ -239,7 +243,9 @@ impl LineRow {
 impl OrderRow {
     fn into_record(self, items: Vec<OrderLine>) -> OrderRecord {
         let parse = |s: Option<String>| s.and_then(|s| serde_json::from_str::<Value>(&s).ok());
-        let failure_status = self.failure_status.and_then(|s| StatusCode::from_u16(s as u16).ok());
+        let failure_status = self
+            .failure_status
+            .and_then(|s| StatusCode::from_u16(s as u16).ok());
         OrderRecord {
             order: Order {
                 id: self.id,
@@ -263,7 +269,7 @@ impl OrderRow {
 }
 
 pub fn now_ms() -> i64 {
-    Utc::now().timestamp_millis()
+    platform::now().timestamp_millis()
 }
 
 /// What inserting a new order found.
@@ -284,7 +290,7 @@ pub async fn insert(
     request_id: &str,
     lease_until: i64,
 ) -> Result<Inserted, ApiError> {
-    let now = Utc::now();
+    let now = platform::now();
     let inserted: Option<(i64, Vec<OrderLine>)> = with_conn!(app.db.writer(), |conn| {
         let mut tx = conn.begin().await?;
         let id: Option<(i64,)> = sqlx::query_as(
@@ -315,7 +321,13 @@ pub async fn insert(
                     .bind(quantity)
                     .fetch_one(&mut *tx)
                     .await?;
-                    items.push(OrderLine { id: line_id, item_id, item_name: None, quantity, unit_price: None });
+                    items.push(OrderLine {
+                        id: line_id,
+                        item_id,
+                        item_name: None,
+                        quantity,
+                        unit_price: None,
+                    });
                 }
                 tx.commit().await?;
                 Some((id, items))
@@ -345,13 +357,20 @@ pub async fn insert(
         None => {
             let key = idempotency_key.unwrap_or_default();
             let row: Option<OrderRow> = with_conn!(app.db.writer(), |conn| {
-                sqlx::query_as(concat!("SELECT ", order_columns!(), " FROM orders WHERE idempotency_key = $1"))
-                    .bind(key)
-                    .fetch_optional(&mut *conn)
-                    .await?
+                sqlx::query_as(concat!(
+                    "SELECT ",
+                    order_columns!(),
+                    " FROM orders WHERE idempotency_key = $1"
+                ))
+                .bind(key)
+                .fetch_optional(&mut *conn)
+                .await?
             });
             let row = row.ok_or_else(ApiError::internal)?;
-            let items = load_lines(app, &[row.id]).await?.remove(&row.id).unwrap_or_default();
+            let items = load_lines(app, &[row.id])
+                .await?
+                .remove(&row.id)
+                .unwrap_or_default();
             Ok(Inserted::Existing(row.into_record(items)))
         }
     }
@@ -375,7 +394,10 @@ async fn load_lines(app: &AppState, ids: &[i64]) -> Result<HashMap<i64, Vec<Orde
     let mut by_order: HashMap<i64, Vec<OrderLine>> = HashMap::with_capacity(ids.len());
     for row in rows {
         if ids.contains(&row.order_id) {
-            by_order.entry(row.order_id).or_default().push(row.into_line());
+            by_order
+                .entry(row.order_id)
+                .or_default()
+                .push(row.into_line());
         }
     }
     Ok(by_order)
@@ -383,13 +405,20 @@ async fn load_lines(app: &AppState, ids: &[i64]) -> Result<HashMap<i64, Vec<Orde
 
 pub async fn load(app: &AppState, id: i64) -> Result<Option<OrderRecord>, ApiError> {
     let row: Option<OrderRow> = with_conn!(app.db.writer(), |conn| {
-        sqlx::query_as(concat!("SELECT ", order_columns!(), " FROM orders WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await?
+        sqlx::query_as(concat!(
+            "SELECT ",
+            order_columns!(),
+            " FROM orders WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
     });
     let Some(row) = row else { return Ok(None) };
-    let items = load_lines(app, &[id]).await?.remove(&id).unwrap_or_default();
+    let items = load_lines(app, &[id])
+        .await?
+        .remove(&id)
+        .unwrap_or_default();
     Ok(Some(row.into_record(items)))
 }
 
@@ -432,7 +461,9 @@ pub async fn pending_stats(app: &AppState) -> Result<(i64, f64), ApiError> {
             .fetch_one(&mut *conn)
             .await?
     });
-    let age = oldest.map(|t| (Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0).unwrap_or(0.0);
+    let age = oldest
+        .map(|t| (platform::now() - t).num_milliseconds().max(0) as f64 / 1000.0)
+        .unwrap_or(0.0);
     Ok((count, age))
 }
 
@@ -445,14 +476,18 @@ pub async fn save(
     expected: OrderStatus,
     next_attempt: Option<i64>,
 ) -> Result<bool, ApiError> {
-    let now = Utc::now();
+    let now = platform::now();
     let order = &record.order;
     let payment = record.payment.as_ref().map(Value::to_string);
     let (failure_status, failure) = match &record.failure {
         Some((status, body)) => (Some(i32::from(status.as_u16())), Some(body.to_string())),
         None => (None, None),
     };
-    let payment_id = record.payment.as_ref().and_then(|p| p.get("id")).and_then(Value::as_i64);
+    let payment_id = record
+        .payment
+        .as_ref()
+        .and_then(|p| p.get("id"))
+        .and_then(Value::as_i64);
     let saved = with_conn!(app.db.writer(), |conn| {
         let mut tx = conn.begin().await?;
         let changed = sqlx::query(
@@ -475,12 +510,14 @@ pub async fn save(
         .rows_affected();
         if changed == 1 {
             for line in order.items.iter().filter(|l| l.item_name.is_some()) {
-                sqlx::query("UPDATE order_lines SET item_name = $1, unit_price_cents = $2 WHERE id = $3")
-                    .bind(&line.item_name)
-                    .bind(line.unit_price.map(Money::cents))
-                    .bind(line.id)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "UPDATE order_lines SET item_name = $1, unit_price_cents = $2 WHERE id = $3",
+                )
+                .bind(&line.item_name)
+                .bind(line.unit_price.map(Money::cents))
+                .bind(line.id)
+                .execute(&mut *tx)
+                .await?;
             }
             tx.commit().await?;
         }
@@ -506,33 +543,59 @@ pub fn respond(record: OrderRecord) -> Response {
         OrderStatus::Paid | OrderStatus::PaymentDeclined => (
             StatusCode::CREATED,
             location(record.id()),
-            JsonBody(OrderCreated { order: record.order, payment: record.payment }),
+            JsonBody(OrderCreated {
+                order: record.order,
+                payment: record.payment,
+            }),
         )
             .into_response(),
         OrderStatus::Rejected => {
-            let (status, mut body) = record
-                .failure
-                .unwrap_or((StatusCode::CONFLICT, json!({"error": "order rejected", "code": "order_rejected"})));
+            let (status, mut body) = record.failure.unwrap_or((
+                StatusCode::CONFLICT,
+                json!({"error": "order rejected", "code": "order_rejected"}),
+            ));
             if let Some(map) = body.as_object_mut() {
-                map.insert("order".into(), serde_json::to_value(&record.order).unwrap_or_default());
+                map.insert(
+                    "order".into(),
+                    serde_json::to_value(&record.order).unwrap_or_default(),
+                );
             }
             (status, JsonBody(body)).into_response()
         }
-        OrderStatus::Pending => (StatusCode::ACCEPTED, location(record.id()), JsonBody(OrderOnly { order: record.order })).into_response(),
-        OrderStatus::Cancelled => (StatusCode::OK, JsonBody(OrderOnly { order: record.order })).into_response(),
+        OrderStatus::Pending => (
+            StatusCode::ACCEPTED,
+            location(record.id()),
+            JsonBody(OrderOnly {
+                order: record.order,
+            }),
+        )
+            .into_response(),
+        OrderStatus::Cancelled => (
+            StatusCode::OK,
+            JsonBody(OrderOnly {
+                order: record.order,
+            }),
+        )
+            .into_response(),
     }
 }
 
 fn location(id: i64) -> [(header::HeaderName, HeaderValue); 1] {
-    let value = HeaderValue::from_str(&format!("/orders/{id}")).unwrap_or(HeaderValue::from_static("/orders"));
+    let value = HeaderValue::from_str(&format!("/orders/{id}"))
+        .unwrap_or(HeaderValue::from_static("/orders"));
     [(header::LOCATION, value)]
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
-    let key = value
-        .to_str()
-        .map_err(|_| ApiError::bad_request("invalid_idempotency_key", "Idempotency-Key must be printable ASCII"))?;
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value.to_str().map_err(|_| {
+        ApiError::bad_request(
+            "invalid_idempotency_key",
+            "Idempotency-Key must be printable ASCII",
+        )
+    })?;
     if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
         return Err(ApiError::bad_request(
             "invalid_idempotency_key",
@@ -545,14 +608,25 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 /// Validates the lines and merges repeated item ids (in item-id order).
 pub fn merge_lines(lines: &[LineRequest]) -> Result<BTreeMap<i64, i64>, ApiError> {
     if lines.is_empty() || lines.len() > MAX_LINES {
-        return Err(ApiError::invalid_field("items", format!("items must have 1 to {MAX_LINES} lines")));
+        return Err(ApiError::invalid_field(
+            "items",
+            format!("items must have 1 to {MAX_LINES} lines"),
+        ));
     }
     let mut merged = BTreeMap::new();
     for (i, line) in lines.iter().enumerate() {
         if line.item_id < 1 {
-            return Err(ApiError::invalid_field(&format!("items[{i}].item_id"), "item_id must be >= 1"));
+            return Err(ApiError::invalid_field(
+                &format!("items[{i}].item_id"),
+                "item_id must be >= 1",
+            ));
         }
-        check_range(&format!("items[{i}].quantity"), line.quantity, 1, MAX_LINE_QUANTITY)?;
+        check_range(
+            &format!("items[{i}].quantity"),
+            line.quantity,
+            1,
+            MAX_LINE_QUANTITY,
+        )?;
         let sum: &mut i64 = merged.entry(line.item_id).or_insert(0);
         *sum += line.quantity;
         check_range(&format!("items[{i}].quantity"), *sum, 1, MAX_LINE_QUANTITY)?;
@@ -580,10 +654,25 @@ pub async fn create(
     let lines = merge_lines(&req.items)?;
     let key = idempotency_key(&headers)?;
     let method = req.payment_method.unwrap_or_default();
-    let fingerprint = json!([req.customer, lines.iter().collect::<Vec<_>>(), method.as_str()]).to_string();
+    let fingerprint = json!([
+        req.customer,
+        lines.iter().collect::<Vec<_>>(),
+        method.as_str()
+    ])
+    .to_string();
     let started = Instant::now();
     let lease_until = now_ms() + app.settings.lease().as_millis() as i64;
-    let inserted = insert(&app, &req.customer, &lines, method, key.as_deref(), &fingerprint, request_id.as_str(), lease_until).await?;
+    let inserted = insert(
+        &app,
+        &req.customer,
+        &lines,
+        method,
+        key.as_deref(),
+        &fingerprint,
+        request_id.as_str(),
+        lease_until,
+    )
+    .await?;
     let record = match inserted {
         Inserted::Existing(existing) => {
             if existing.fingerprint != fingerprint {
@@ -607,19 +696,25 @@ pub async fn create(
 #[utoipa::path(get, path = "/orders", tag = "pedidos", params(ListParams),
     responses((status = 200, description = "Orders in id order; a `Link` header points to the next page", body = [Order]),
               (status = 400, body = platform::error::ErrorBody)))]
-pub async fn list(State(app): State<AppState>, Query(params): Query<ListParams>) -> Result<Response, ApiError> {
+pub async fn list(
+    State(app): State<AppState>,
+    Query(params): Query<ListParams>,
+) -> Result<Response, ApiError> {
     let page = Page::new(params.limit, params.after)?;
     let status = params.status.map(OrderStatus::as_str);
     let rows: Vec<OrderRow> = with_conn!(app.db.reader(), |conn| {
         sqlx::query_as(concat!(
-            "SELECT ", order_columns!(), " FROM orders WHERE id > $1 AND ($2 IS NULL OR status = $2) \
-             AND ($3 IS NULL OR customer = $3) ORDER BY id LIMIT $4"))
-            .bind(page.after)
-            .bind(status)
-            .bind(&params.customer)
-            .bind(page.fetch_limit())
-            .fetch_all(&mut *conn)
-            .await?
+            "SELECT ",
+            order_columns!(),
+            " FROM orders WHERE id > $1 AND ($2 IS NULL OR status = $2) \
+             AND ($3 IS NULL OR customer = $3) ORDER BY id LIMIT $4"
+        ))
+        .bind(page.after)
+        .bind(status)
+        .bind(&params.customer)
+        .bind(page.fetch_limit())
+        .fetch_all(&mut *conn)
+        .await?
     });
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     let mut lines = load_lines(&app, &ids).await?;
@@ -644,7 +739,10 @@ pub async fn list(State(app): State<AppState>, Query(params): Query<ListParams>)
 #[utoipa::path(get, path = "/orders/{id}", tag = "pedidos", params(("id" = i64, Path)),
     responses((status = 200, body = Order), (status = 400, body = platform::error::ErrorBody), (status = 404, body = platform::error::ErrorBody)))]
 pub async fn get_one(State(app): State<AppState>, Id(id): Id) -> Result<JsonBody<Order>, ApiError> {
-    load(&app, id).await?.map(|r| JsonBody(r.order)).ok_or_else(|| order_not_found(id))
+    load(&app, id)
+        .await?
+        .map(|r| JsonBody(r.order))
+        .ok_or_else(|| order_not_found(id))
 }
 
 #[utoipa::path(post, path = "/orders/{id}/cancel", tag = "pedidos", params(("id" = i64, Path)),
@@ -662,17 +760,27 @@ pub async fn cancel(
         OrderStatus::Cancelled => Ok(respond(record)),
         OrderStatus::Rejected | OrderStatus::PaymentDeclined => Err(ApiError::conflict(
             "illegal_transition",
-            format!("order {id} is {} and cannot be cancelled", record.status().as_str()),
+            format!(
+                "order {id} is {} and cannot be cancelled",
+                record.status().as_str()
+            ),
         )
         .with("status", record.status())),
-        OrderStatus::Paid => saga::cancel(&app, record, request_id.as_str()).await.map(respond),
+        OrderStatus::Paid => saga::cancel(&app, record, request_id.as_str())
+            .await
+            .map(respond),
         OrderStatus::Pending => {
             if !claim(&app, id, app.settings.lease()).await? {
-                return Err(ApiError::conflict("order_in_progress", format!("order {id} is being processed; retry shortly"))
-                    .with("status", OrderStatus::Pending)
-                    .retry_after(1));
+                return Err(ApiError::conflict(
+                    "order_in_progress",
+                    format!("order {id} is being processed; retry shortly"),
+                )
+                .with("status", OrderStatus::Pending)
+                .retry_after(1));
             }
-            saga::cancel(&app, record, request_id.as_str()).await.map(respond)
+            saga::cancel(&app, record, request_id.as_str())
+                .await
+                .map(respond)
         }
     }
 }

@@ -17,7 +17,10 @@ const BATCH: i64 = 200;
 
 pub async fn run(app: AppState, stop: CancellationToken) {
     let interval = app.settings.recovery_interval();
-    tracing::info!(interval_ms = interval.as_millis() as u64, "recovery worker started");
+    tracing::info!(
+        interval_ms = interval.as_millis() as u64,
+        "recovery worker started"
+    );
     let limit = Arc::new(Semaphore::new(CONCURRENCY));
     loop {
         tokio::select! {
@@ -35,7 +38,11 @@ pub async fn run(app: AppState, stop: CancellationToken) {
     tracing::info!("recovery worker stopped");
 }
 
-async fn sweep(app: &AppState, limit: &Arc<Semaphore>, stop: &CancellationToken) -> Result<(), platform::ApiError> {
+async fn sweep(
+    app: &AppState,
+    limit: &Arc<Semaphore>,
+    stop: &CancellationToken,
+) -> Result<(), platform::ApiError> {
     let ids = due(app, BATCH).await?;
     if ids.is_empty() {
         return Ok(());
@@ -46,7 +53,9 @@ async fn sweep(app: &AppState, limit: &Arc<Semaphore>, stop: &CancellationToken)
         if stop.is_cancelled() {
             break;
         }
-        let Ok(permit) = limit.clone().acquire_owned().await else { break };
+        let Ok(permit) = limit.clone().acquire_owned().await else {
+            break;
+        };
         let app = app.clone();
         tasks.spawn(async move {
             let _permit = permit;
@@ -68,7 +77,11 @@ async fn recover(app: &AppState, id: i64) -> Result<(), platform::ApiError> {
     }
     if let Some(record) = load(app, id).await? {
         let record = saga::drive(app, record, deadline, true).await?;
-        tracing::info!(order_id = id, status = record.status().as_str(), "recovery attempt done");
+        tracing::info!(
+            order_id = id,
+            status = record.status().as_str(),
+            "recovery attempt done"
+        );
     }
     Ok(())
 }

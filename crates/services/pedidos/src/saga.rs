@@ -32,7 +32,10 @@ struct Runner<'a> {
 impl Runner<'_> {
     /// The timeout for the next call, or `None` if the lease has too little time left.
     fn budget(&self, step: &'static str) -> Option<Duration> {
-        let left = self.deadline.checked_duration_since(Instant::now())?.checked_sub(LEASE_MARGIN)?;
+        let left = self
+            .deadline
+            .checked_duration_since(Instant::now())?
+            .checked_sub(LEASE_MARGIN)?;
         if left < MIN_CALL {
             return None;
         }
@@ -44,29 +47,53 @@ impl Runner<'_> {
 
     /// Leaves the order pending, to be retried after a backoff.
     async fn postpone(&self, mut record: OrderRecord, why: &str) -> Result<OrderRecord, ApiError> {
-        tracing::warn!(order_id = record.id(), attempts = record.attempts, reason = why, "order left pending for the recovery worker");
+        tracing::warn!(
+            order_id = record.id(),
+            attempts = record.attempts,
+            reason = why,
+            "order left pending for the recovery worker"
+        );
         let next = now_ms() + self.app.settings.backoff(record.attempts).as_millis() as i64;
         save(self.app, &mut record, OrderStatus::Pending, Some(next)).await?;
         Ok(record)
     }
 
     /// Records a final status reached from `pending` (or from `paid`, for a cancellation).
-    async fn finish(&self, mut record: OrderRecord, status: OrderStatus) -> Result<OrderRecord, ApiError> {
+    async fn finish(
+        &self,
+        mut record: OrderRecord,
+        status: OrderStatus,
+    ) -> Result<OrderRecord, ApiError> {
         let from = record.status();
         record.order.status = status;
         if save(self.app, &mut record, from, None).await? {
             self.app.metrics.finished(status, record.order.total);
-            tracing::info!(order_id = record.id(), status = status.as_str(), "order finished");
+            tracing::info!(
+                order_id = record.id(),
+                status = status.as_str(),
+                "order finished"
+            );
             return Ok(record);
         }
         // Another runner finished it first (its lease had expired): show what it wrote.
-        crate::order::load(self.app, record.id()).await?.ok_or_else(ApiError::internal)
+        crate::order::load(self.app, record.id())
+            .await?
+            .ok_or_else(ApiError::internal)
     }
 }
 
 /// Runs the saga of a pending order as far as it can go before `deadline`.
-pub async fn drive(app: &AppState, record: OrderRecord, deadline: Instant, retry: bool) -> Result<OrderRecord, ApiError> {
-    let runner = Runner { app, deadline, retry };
+pub async fn drive(
+    app: &AppState,
+    record: OrderRecord,
+    deadline: Instant,
+    retry: bool,
+) -> Result<OrderRecord, ApiError> {
+    let runner = Runner {
+        app,
+        deadline,
+        retry,
+    };
     if record.status() != OrderStatus::Pending {
         return Ok(record);
     }
@@ -79,8 +106,14 @@ async fn run(r: &Runner<'_>, mut record: OrderRecord) -> Result<OrderRecord, Api
     let reference = format!("order-{}", record.id());
 
     // 2. Hold every line at inventory, in one call.
-    let Some(timeout) = r.budget("reserve") else { return r.postpone(record, "lease exhausted before reserve").await };
-    let reservation = match app.inventory.reserve(&reference, &record.lines(), &rid, timeout).await {
+    let Some(timeout) = r.budget("reserve") else {
+        return r.postpone(record, "lease exhausted before reserve").await;
+    };
+    let reservation = match app
+        .inventory
+        .reserve(&reference, &record.lines(), &rid, timeout)
+        .await
+    {
         Reply::Done(reservation) => reservation,
         Reply::Refused(status, body) => {
             // Nothing is held: insufficient stock (409), unknown item (404).
@@ -99,8 +132,20 @@ async fn run(r: &Runner<'_>, mut record: OrderRecord) -> Result<OrderRecord, Api
     let payment = if reservation.total.cents() == 0 {
         None
     } else {
-        let Some(timeout) = r.budget("pay") else { return r.postpone(record, "lease exhausted before pay").await };
-        match app.payments.charge(record.id(), reservation.total, &record.order.payment_method, &rid, timeout).await {
+        let Some(timeout) = r.budget("pay") else {
+            return r.postpone(record, "lease exhausted before pay").await;
+        };
+        match app
+            .payments
+            .charge(
+                record.id(),
+                reservation.total,
+                &record.order.payment_method,
+                &rid,
+                timeout,
+            )
+            .await
+        {
             Reply::Done(payment) => Some(payment),
             Reply::Refused(status, body) if code_of(&body) == "order_voided" => {
                 tracing::info!(order_id = record.id(), %status, "order was voided while its saga ran: cancelling");
@@ -118,7 +163,9 @@ async fn run(r: &Runner<'_>, mut record: OrderRecord) -> Result<OrderRecord, Api
     match payment.as_ref().map(|p| p.status.as_str()) {
         None | Some("approved") => {
             record.payment = payment.map(|p| p.body);
-            let Some(timeout) = r.budget("commit") else { return r.postpone(record, "lease exhausted before commit").await };
+            let Some(timeout) = r.budget("commit") else {
+                return r.postpone(record, "lease exhausted before commit").await;
+            };
             match app.inventory.commit(reservation.id, &rid, timeout).await {
                 Reply::Done(_) => r.finish(record, OrderStatus::Paid).await,
                 Reply::Refused(status, body) => {
@@ -131,12 +178,15 @@ async fn run(r: &Runner<'_>, mut record: OrderRecord) -> Result<OrderRecord, Api
         }
         Some("declined") => {
             record.payment = payment.map(|p| p.body);
-            let Some(timeout) = r.budget("release") else { return r.postpone(record, "lease exhausted before release").await };
+            let Some(timeout) = r.budget("release") else {
+                return r.postpone(record, "lease exhausted before release").await;
+            };
             match app.inventory.release(reservation.id, &rid, timeout).await {
                 Reply::Done(_) => r.finish(record, OrderStatus::PaymentDeclined).await,
                 Reply::Refused(status, body) => {
                     tracing::error!(order_id = record.id(), %status, body = %body, "declined order's reservation could not be released");
-                    r.postpone(record, "reservation could not be released").await
+                    r.postpone(record, "reservation could not be released")
+                        .await
                 }
                 Reply::Unknown(why) => r.postpone(record, &why).await,
             }
@@ -155,12 +205,23 @@ fn code_of(body: &Value) -> &str {
 
 /// The reservation was released before we got here: the payment record says why.
 async fn settle_released(r: &Runner<'_>, mut record: OrderRecord) -> Result<OrderRecord, ApiError> {
-    let Some(timeout) = r.budget("cancel") else { return r.postpone(record, "lease exhausted before void").await };
-    match r.app.payments.void(record.id(), &record.request_id, timeout).await {
+    let Some(timeout) = r.budget("cancel") else {
+        return r.postpone(record, "lease exhausted before void").await;
+    };
+    match r
+        .app
+        .payments
+        .void(record.id(), &record.request_id, timeout)
+        .await
+    {
         Reply::Done(payment) => {
             let declined = payment.status == "declined";
             record.payment = Some(payment.body);
-            let status = if declined { OrderStatus::PaymentDeclined } else { OrderStatus::Cancelled };
+            let status = if declined {
+                OrderStatus::PaymentDeclined
+            } else {
+                OrderStatus::Cancelled
+            };
             r.finish(record, status).await
         }
         Reply::Refused(_, body) => {
@@ -173,8 +234,15 @@ async fn settle_released(r: &Runner<'_>, mut record: OrderRecord) -> Result<Orde
 
 /// Refunds (or voids) the payment and ends the order as cancelled.
 async fn void_and_finish(r: &Runner<'_>, mut record: OrderRecord) -> Result<OrderRecord, ApiError> {
-    let Some(timeout) = r.budget("cancel") else { return r.postpone(record, "lease exhausted before refund").await };
-    match r.app.payments.void(record.id(), &record.request_id, timeout).await {
+    let Some(timeout) = r.budget("cancel") else {
+        return r.postpone(record, "lease exhausted before refund").await;
+    };
+    match r
+        .app
+        .payments
+        .void(record.id(), &record.request_id, timeout)
+        .await
+    {
         Reply::Done(payment) => {
             record.payment = Some(payment.body);
             r.finish(record, OrderStatus::Cancelled).await
@@ -188,11 +256,24 @@ async fn void_and_finish(r: &Runner<'_>, mut record: OrderRecord) -> Result<Orde
 }
 
 /// Releases the hold (the payment is already voided) and ends the order as cancelled.
-async fn release_and_cancel(r: &Runner<'_>, record: OrderRecord, reservation: &Reservation) -> Result<OrderRecord, ApiError> {
-    let Some(timeout) = r.budget("release") else { return r.postpone(record, "lease exhausted before release").await };
-    match r.app.inventory.release(reservation.id, &record.request_id, timeout).await {
+async fn release_and_cancel(
+    r: &Runner<'_>,
+    record: OrderRecord,
+    reservation: &Reservation,
+) -> Result<OrderRecord, ApiError> {
+    let Some(timeout) = r.budget("release") else {
+        return r.postpone(record, "lease exhausted before release").await;
+    };
+    match r
+        .app
+        .inventory
+        .release(reservation.id, &record.request_id, timeout)
+        .await
+    {
         // 409: already committed by an earlier runner; the payment is refunded, the units stay sold.
-        Reply::Done(_) | Reply::Refused(StatusCode::CONFLICT, _) => r.finish(record, OrderStatus::Cancelled).await,
+        Reply::Done(_) | Reply::Refused(StatusCode::CONFLICT, _) => {
+            r.finish(record, OrderStatus::Cancelled).await
+        }
         Reply::Refused(_, body) => {
             tracing::error!(order_id = record.id(), body = %body, "reservation release refused");
             r.postpone(record, "reservation release refused").await
@@ -204,8 +285,16 @@ async fn release_and_cancel(r: &Runner<'_>, record: OrderRecord, reservation: &R
 /// `POST /orders/{id}/cancel` for a paid order, or a pending one whose lease the
 /// caller holds: void the payment first (so no charge can follow), then release
 /// the hold (or fence the reference), then record `cancelled`.
-pub async fn cancel(app: &AppState, mut record: OrderRecord, request_id: &str) -> Result<OrderRecord, ApiError> {
-    let r = Runner { app, deadline: Instant::now() + app.settings.saga_budget(), retry: false };
+pub async fn cancel(
+    app: &AppState,
+    mut record: OrderRecord,
+    request_id: &str,
+) -> Result<OrderRecord, ApiError> {
+    let r = Runner {
+        app,
+        deadline: Instant::now() + app.settings.saga_budget(),
+        retry: false,
+    };
     let was = record.status();
     let timeout = app.settings.upstream_timeout();
     match app.payments.void(record.id(), request_id, timeout).await {
@@ -238,7 +327,12 @@ pub async fn cancel(app: &AppState, mut record: OrderRecord, request_id: &str) -
 
 /// A cancellation that could not finish: a pending order goes back to the worker,
 /// which will find the payment voided and complete the cancellation.
-async fn abandon(r: &Runner<'_>, was: OrderStatus, record: OrderRecord, err: ApiError) -> Result<OrderRecord, ApiError> {
+async fn abandon(
+    r: &Runner<'_>,
+    was: OrderStatus,
+    record: OrderRecord,
+    err: ApiError,
+) -> Result<OrderRecord, ApiError> {
     if was == OrderStatus::Pending {
         r.postpone(record, "cancellation could not finish").await?;
     }
