@@ -98,7 +98,7 @@ pub async fn open_db(
                     if platform::db::is_unavailable(&err)
                         && started.elapsed() < Duration::from_secs(30) =>
                 {
-                    tracing::warn!(service = service.name(), error = %err, "database not reachable yet; retrying migrations");
+                    tracing::warn!(component = service.name(), error = %err, "database not reachable yet; retrying migrations");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
                 Err(err) => {
@@ -107,7 +107,7 @@ pub async fn open_db(
                 }
             }
         }
-        tracing::info!(service = service.name(), "migrations applied");
+        tracing::info!(component = service.name(), "migrations applied");
     }
     Ok(db)
 }

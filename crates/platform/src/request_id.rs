@@ -102,11 +102,13 @@ pub async fn track(State(ctx): State<RequestContext>, mut req: Request, next: Ne
         .insert(X_REQUEST_ID.clone(), request_id.0);
 
     let latency_ms = elapsed.as_secs_f64() * 1000.0;
+    // The access line carries every field at the top level, for log queries.
+    let request_id = response.headers().get(&X_REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
     span.in_scope(|| {
         if status >= 500 {
-            tracing::warn!(component = ctx.component, route = %route, status, latency_ms, "request");
+            tracing::warn!(component = ctx.component, request_id, method = %method, route = %route, status, latency_ms, "request");
         } else {
-            tracing::info!(component = ctx.component, route = %route, status, latency_ms, "request");
+            tracing::info!(component = ctx.component, request_id, method = %method, route = %route, status, latency_ms, "request");
         }
     });
     response

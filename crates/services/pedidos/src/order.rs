@@ -279,17 +279,21 @@ pub enum Inserted {
     Existing(OrderRecord),
 }
 
+/// A new order as the request describes it, before it is recorded.
+pub struct Draft<'a> {
+    pub customer: &'a str,
+    pub lines: &'a BTreeMap<i64, i64>,
+    pub method: PaymentMethod,
+    pub idempotency_key: Option<&'a str>,
+    pub fingerprint: &'a str,
+    pub request_id: &'a str,
+    /// Epoch ms until which the request that records it owns the order.
+    pub lease_until: i64,
+}
+
 /// Step 1 of the saga: the order and its lines, `pending`, leased to this request.
-pub async fn insert(
-    app: &AppState,
-    customer: &str,
-    lines: &BTreeMap<i64, i64>,
-    method: PaymentMethod,
-    idempotency_key: Option<&str>,
-    fingerprint: &str,
-    request_id: &str,
-    lease_until: i64,
-) -> Result<Inserted, ApiError> {
+pub async fn insert(app: &AppState, draft: &Draft<'_>) -> Result<Inserted, ApiError> {
+    let Draft { customer, lines, method, idempotency_key, fingerprint, request_id, lease_until } = *draft;
     let now = platform::now();
     let inserted: Option<(i64, Vec<OrderLine>)> = with_conn!(app.db.writer(), |conn| {
         let mut tx = conn.begin().await?;
@@ -662,17 +666,16 @@ pub async fn create(
     .to_string();
     let started = Instant::now();
     let lease_until = now_ms() + app.settings.lease().as_millis() as i64;
-    let inserted = insert(
-        &app,
-        &req.customer,
-        &lines,
+    let draft = Draft {
+        customer: &req.customer,
+        lines: &lines,
         method,
-        key.as_deref(),
-        &fingerprint,
-        request_id.as_str(),
+        idempotency_key: key.as_deref(),
+        fingerprint: &fingerprint,
+        request_id: request_id.as_str(),
         lease_until,
-    )
-    .await?;
+    };
+    let inserted = insert(&app, &draft).await?;
     let record = match inserted {
         Inserted::Existing(existing) => {
             if existing.fingerprint != fingerprint {
