@@ -200,7 +200,6 @@ fn main() -> ExitCode {
             .unwrap_or_else(|| format!("http://127.0.0.1:{port}/readyz"));
         return healthcheck(&url);
     }
-    telemetry::init(cli.common.log_format, &cli.common.log_level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -211,13 +210,25 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let process = match &cli.command {
+        Some(Command::Gateway { .. }) => Service::Gateway.name(),
+        Some(Command::Orders { .. }) => Service::Orders.name(),
+        Some(Command::Payments { .. }) => Service::Payments.name(),
+        Some(Command::Inventory { .. }) => Service::Inventory.name(),
+        _ => "pedidos-veloz",
+    };
+    // The batch exporter is started inside the runtime.
+    let telemetry = runtime
+        .block_on(async { telemetry::init(cli.common.log_format, &cli.common.log_level, process) });
+    let code = match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!(error = format!("{err:#}"), "exiting with an error");
             ExitCode::FAILURE
         }
-    }
+    };
+    telemetry.shutdown();
+    code
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {

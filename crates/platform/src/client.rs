@@ -146,9 +146,10 @@ impl ServiceClient {
             }
             None => Bytes::new(),
         };
-        let request = builder
+        let mut request = builder
             .body(Full::new(payload))
             .map_err(|e| CallError::Broken(e.to_string()))?;
+        crate::telemetry::inject(request.headers_mut());
         let exchange = async {
             let response = self
                 .client

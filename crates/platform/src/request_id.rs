@@ -67,7 +67,10 @@ pub async fn track(State(ctx): State<RequestContext>, mut req: Request, next: Ne
         component = ctx.component,
         request_id = request_id.as_str(),
         method = %method,
+        trace_id = tracing::field::Empty,
     );
+    let trace_id = crate::telemetry::continue_trace(&span, req.headers());
+    span.record("trace_id", trace_id.as_str());
     ctx.http.in_flight.inc();
     let mut response = next.run(req).instrument(span.clone()).await;
     ctx.http.in_flight.dec();
@@ -103,12 +106,16 @@ pub async fn track(State(ctx): State<RequestContext>, mut req: Request, next: Ne
 
     let latency_ms = elapsed.as_secs_f64() * 1000.0;
     // The access line carries every field at the top level, for log queries.
-    let request_id = response.headers().get(&X_REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let request_id = response
+        .headers()
+        .get(&X_REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     span.in_scope(|| {
         if status >= 500 {
-            tracing::warn!(component = ctx.component, request_id, method = %method, route = %route, status, latency_ms, "request");
+            tracing::warn!(component = ctx.component, request_id, trace_id = %trace_id, method = %method, route = %route, status, latency_ms, "request");
         } else {
-            tracing::info!(component = ctx.component, request_id, method = %method, route = %route, status, latency_ms, "request");
+            tracing::info!(component = ctx.component, request_id, trace_id = %trace_id, method = %method, route = %route, status, latency_ms, "request");
         }
     });
     response

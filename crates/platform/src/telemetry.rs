@@ -1,6 +1,24 @@
-//! Logging set-up: one JSON object per line on stdout (default), or human-readable
-//! lines with `LOG_FORMAT=pretty`. The level comes from `RUST_LOG`, else `LOG_LEVEL`.
+//! Logs and traces.
+//!
+//! Logs: one JSON object per line on stdout (default), or human-readable lines with
+//! `LOG_FORMAT=pretty`; the level comes from `RUST_LOG`, else `LOG_LEVEL`.
+//!
+//! Traces: every request gets an OpenTelemetry span whose context comes from the
+//! caller's W3C `traceparent` header and goes on to every call this component makes
+//! (see [`inject`]), so one order is one trace across gateway → orders → inventory and
+//! payments; its trace id is written in the request's log lines. Spans are exported
+//! over OTLP/HTTP only when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
 
+use axum::http::HeaderMap;
+use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
+use opentelemetry_http::{HeaderExtractor, HeaderInjector};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::Resource;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{fmt, EnvFilter};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -9,23 +27,81 @@ pub enum LogFormat {
     Pretty,
 }
 
-/// Installs the global subscriber once; later calls (tests) are no-ops.
-pub fn init(format: LogFormat, level: &str) {
+/// Keeps the trace pipeline alive; [`Telemetry::shutdown`] flushes pending spans.
+pub struct Telemetry {
+    provider: SdkTracerProvider,
+}
+
+impl Telemetry {
+    pub fn shutdown(self) {
+        if let Err(err) = self.provider.shutdown() {
+            eprintln!("trace exporter shutdown: {err}");
+        }
+    }
+}
+
+/// Installs the global subscriber (later calls, as in tests, keep the first one).
+/// `service` names the process in exported traces.
+pub fn init(format: LogFormat, level: &str, service: &str) -> Telemetry {
     let filter = std::env::var("RUST_LOG")
         .ok()
         .and_then(|v| EnvFilter::try_new(v).ok())
         .or_else(|| EnvFilter::try_new(level).ok())
         .unwrap_or_else(|| EnvFilter::new("info"));
-    let builder = fmt().with_env_filter(filter).with_writer(std::io::stdout);
+    let mut provider = SdkTracerProvider::builder().with_resource(
+        Resource::builder()
+            .with_service_name(service.to_owned())
+            .build(),
+    );
+    let exporting = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").is_ok_and(|v| !v.is_empty());
+    if exporting {
+        // The endpoint (and headers) are read from the standard OTEL_EXPORTER_OTLP_* variables.
+        match opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .build()
+        {
+            Ok(exporter) => provider = provider.with_batch_exporter(exporter),
+            Err(err) => eprintln!("cannot build the OTLP exporter, traces stay local: {err}"),
+        }
+    }
+    let provider = provider.build();
+    let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer("pedidos-veloz"));
+    let registry = tracing_subscriber::registry().with(filter).with(otel);
     let result = match format {
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
+        LogFormat::Json => registry
+            .with(
+                fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true)
+                    .with_span_list(false)
+                    .with_writer(std::io::stdout),
+            )
             .try_init(),
-        LogFormat::Pretty => builder.compact().try_init(),
+        LogFormat::Pretty => registry
+            .with(fmt::layer().compact().with_writer(std::io::stdout))
+            .try_init(),
     };
-    // Already installed (tests start many components in one process): keep the first.
-    let _ = result;
+    if result.is_ok() && exporting {
+        tracing::info!(service, "exporting traces over OTLP/HTTP");
+    }
+    Telemetry { provider }
+}
+
+/// Continues the caller's trace (W3C `traceparent`) in `span`, and returns the trace id.
+pub fn continue_trace(span: &tracing::Span, headers: &HeaderMap) -> String {
+    let parent = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
+    let _ = span.set_parent(parent);
+    trace_id(span)
+}
+
+/// The trace id of `span` as 32 hex digits (zeros when tracing is off).
+pub fn trace_id(span: &tracing::Span) -> String {
+    span.context().span().span_context().trace_id().to_string()
+}
+
+/// Writes the current span's context as `traceparent` into an outgoing request.
+pub fn inject(headers: &mut HeaderMap) {
+    let context = tracing::Span::current().context();
+    TraceContextPropagator::new().inject_context(&context, &mut HeaderInjector(headers));
 }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::order::{claim, due, load, pending_stats};
 use crate::{saga, AppState};
@@ -76,12 +77,18 @@ async fn recover(app: &AppState, id: i64) -> Result<(), platform::ApiError> {
         return Ok(()); // another runner (request, replica, cancellation) has it
     }
     if let Some(record) = load(app, id).await? {
-        let record = saga::drive(app, record, deadline, true).await?;
-        tracing::info!(
-            order_id = id,
-            status = record.status().as_str(),
-            "recovery attempt done"
-        );
+        // The order's original request id, so its whole history can be found in the logs.
+        let span = tracing::info_span!("recovery", component = platform::names::PEDIDOS, order_id = id, request_id = %record.request_id);
+        let record = saga::drive(app, record, deadline, true)
+            .instrument(span.clone())
+            .await?;
+        span.in_scope(|| {
+            tracing::info!(
+                order_id = id,
+                status = record.status().as_str(),
+                "recovery attempt done"
+            )
+        });
     }
     Ok(())
 }
