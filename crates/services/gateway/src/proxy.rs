@@ -147,6 +147,8 @@ async fn forward(
     })?;
     strip_hop_by_hop(&mut parts.headers);
     parts.headers.remove(header::HOST);
+    // The upstream continues the gateway's span, which continues the client's trace.
+    platform::telemetry::inject(&mut parts.headers);
     if let Ok(value) = HeaderValue::from_str(&peer.ip().to_string()) {
         parts
             .headers

@@ -293,7 +293,15 @@ pub struct Draft<'a> {
 
 /// Step 1 of the saga: the order and its lines, `pending`, leased to this request.
 pub async fn insert(app: &AppState, draft: &Draft<'_>) -> Result<Inserted, ApiError> {
-    let Draft { customer, lines, method, idempotency_key, fingerprint, request_id, lease_until } = *draft;
+    let Draft {
+        customer,
+        lines,
+        method,
+        idempotency_key,
+        fingerprint,
+        request_id,
+        lease_until,
+    } = *draft;
     let now = platform::now();
     let inserted: Option<(i64, Vec<OrderLine>)> = with_conn!(app.db.writer(), |conn| {
         let mut tx = conn.begin().await?;
