@@ -56,6 +56,21 @@ enum Command {
         #[arg(long)]
         json: Option<String>,
     },
+    /// Start a command and time it until `--url` answers 200 (polled every millisecond).
+    /// Prints `<ms> <pid>`; the command is left running.
+    Startup {
+        /// Readiness URL, e.g. http://127.0.0.1:5000/readyz.
+        #[arg(long)]
+        url: String,
+        #[arg(long, default_value = "30s", value_parser = parse_duration)]
+        timeout: Duration,
+        /// Where the command's stdout and stderr go.
+        #[arg(long, default_value = "/dev/null")]
+        log: String,
+        /// The command and its arguments (after `--`).
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
     /// Run one load test, print a table and optionally write JSON.
     Run {
         #[arg(long, default_value = "http://127.0.0.1:5000")]
@@ -191,6 +206,50 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 .map_err(|e| format!("{path}: {e}"))?;
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Startup {
+            url,
+            timeout,
+            log,
+            command,
+        } => {
+            let log_file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log)
+                .map_err(|e| format!("{log}: {e}"))?;
+            let log_err = log_file.try_clone().map_err(|e| e.to_string())?;
+            let client = loadgen::http_client(1);
+            let target: http::Uri = url.parse().map_err(|e| format!("{url}: {e}"))?;
+            let started = Instant::now();
+            let child = std::process::Command::new(&command[0])
+                .args(&command[1..])
+                .stdin(std::process::Stdio::null())
+                .stdout(log_file)
+                .stderr(log_err)
+                .spawn()
+                .map_err(|e| format!("{}: {e}", command[0]))?;
+            loop {
+                let probe = tokio::time::timeout(
+                    Duration::from_millis(200),
+                    loadgen::send(&client, http::Method::GET, target.clone(), None),
+                )
+                .await;
+                if let Ok(Ok((200, _))) = probe {
+                    println!(
+                        "{:.1} {}",
+                        started.elapsed().as_secs_f64() * 1000.0,
+                        child.id()
+                    );
+                    return Ok(ExitCode::SUCCESS);
+                }
+                if started.elapsed() > timeout {
+                    eprintln!("loadgen: {url} not ready after {timeout:?}");
+                    println!("-1 {}", child.id());
+                    return Ok(ExitCode::FAILURE);
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
         }
         Command::Run {
             url,

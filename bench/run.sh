@@ -1,0 +1,257 @@
+#!/usr/bin/env bash
+# The whole performance comparison of issue 5, on this machine, in one command:
+#
+#     bench/run.sh              # full run, ~15 minutes (5 of them the soak)
+#     QUICK=1 bench/run.sh      # smoke run, ~4 minutes: 1 run per point, short soak
+#
+# Writes bench/results/*.json (one file per measurement), bench/results/summary.json,
+# bench/results/summary.md and bench/results/chart.png. See docs/performance.md.
+#
+# What it does, in order (every comparison is measured in the same run, interleaved):
+#   1. builds the release binaries (pedidos-veloz, loadgen); installs nginx, wrk and a
+#      Python venv with matplotlib when they are missing;
+#   2. PostgreSQL: fresh databases, start-up to /readyz on a new and on an existing
+#      database, seed items, then POST /orders (one hot item; spread) at 16 and 64
+#      clients interleaved with pgbench running the same transactions
+#      (bench/pgbench_order.sql), GET /items through the gateway, straight to
+#      estoque-service and through nginx (bench/nginx.conf), with loadgen and wrk,
+#      and the 5-minute open-load soak with RSS samples;
+#   3. SQLite: the same orders and reads;
+#   4. bench/summarize.py: min/median/max per point, ratios, chart.
+#
+# Settings (environment): RUNS (3), DUR (8s), WARM (2s), SOAK (5m), SOAK_RATE (300),
+# PG (postgres://postgres@127.0.0.1:5432), BASE_PORT (25000), ITEMS (100).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+OUT=$ROOT/bench/results
+QUICK=${QUICK:-0}
+if [ "$QUICK" = 1 ]; then
+    RUNS=${RUNS:-1}; DUR=${DUR:-4s}; WARM=${WARM:-1s}; SOAK=${SOAK:-30s}
+else
+    RUNS=${RUNS:-3}; DUR=${DUR:-8s}; WARM=${WARM:-2s}; SOAK=${SOAK:-5m}
+fi
+SOAK_RATE=${SOAK_RATE:-300}
+PG=${PG:-postgres://postgres@127.0.0.1:5432}
+BASE_PORT=${BASE_PORT:-25000}
+ITEMS=${ITEMS:-100}
+GW=$BASE_PORT; ORD=$((BASE_PORT + 1)); PAY=$((BASE_PORT + 2)); INV=$((BASE_PORT + 3)); NGX=$((BASE_PORT + 80))
+DUR_S=${DUR%s}
+WORK=$(mktemp -d /tmp/pv-bench.XXXXXX)
+BIN=$ROOT/target/release/pedidos-veloz
+LOADGEN=$ROOT/target/release/loadgen
+PLATFORM_PID=""
+NGINX_PID=""
+
+log() { printf '\n== %s  %s\n' "$(date -u +%H:%M:%S)" "$*"; }
+
+cleanup() {
+    [ -n "$NGINX_PID" ] && kill "$NGINX_PID" 2>/dev/null || true
+    [ -n "$PLATFORM_PID" ] && kill "$PLATFORM_PID" 2>/dev/null || true
+    wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+# ---- 1. tools ---------------------------------------------------------------------
+need_apt=""
+command -v nginx >/dev/null || need_apt="$need_apt nginx"
+command -v wrk >/dev/null || need_apt="$need_apt wrk"
+command -v pgbench >/dev/null || need_apt="$need_apt postgresql-client"
+if [ -n "$need_apt" ]; then
+    log "installing$need_apt"
+    apt-get update -qq && apt-get install -y -qq $need_apt >/dev/null
+fi
+if [ ! -x bench/.venv/bin/python ] || ! bench/.venv/bin/python -c 'import matplotlib' 2>/dev/null; then
+    log "python venv with matplotlib"
+    python3 -m venv bench/.venv
+    bench/.venv/bin/pip install -q matplotlib
+fi
+log "release build"
+cargo build --release -q -p pedidos-veloz -p loadgen
+
+mkdir -p "$OUT"
+rm -f "$OUT"/*.json "$OUT"/chart.png "$OUT"/summary.md
+cat > "$OUT/machine.json" <<EOF
+{"nproc": $(nproc), "cpu": "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)", "mem_kb": $(grep MemTotal /proc/meminfo | awk '{print $2}'),
+ "kernel": "$(uname -r)", "postgres": "$(psql "$PG/postgres" -Atc 'show server_version' 2>/dev/null || echo none)",
+ "nginx": "$(nginx -v 2>&1 | cut -d/ -f2)", "date": "$(date -u +%FT%TZ)", "quick": $QUICK, "runs": $RUNS, "duration": "$DUR", "warmup": "$WARM",
+ "git": "$(git rev-parse --short HEAD)"}
+EOF
+
+# ---- helpers ----------------------------------------------------------------------
+platform_env() {
+    # $1 = pg | sqlite
+    export BIND_ADDRESS=127.0.0.1 LOG_LEVEL=${PV_LOG_LEVEL:-warn} LOG_FORMAT=json
+    export GATEWAY_PORT=$GW PEDIDOS_PORT=$ORD PAGAMENTOS_PORT=$PAY ESTOQUE_PORT=$INV
+    export PAYMENT_LATENCY_MS=0 PAYMENT_DECLINE_RATE=0
+    export SHUTDOWN_GRACE_SECONDS=2
+    if [ "$1" = pg ]; then
+        export ESTOQUE_DATABASE_URL=$PG/pv_bench_estoque PAGAMENTOS_DATABASE_URL=$PG/pv_bench_pagamentos PEDIDOS_DATABASE_URL=$PG/pv_bench_pedidos
+    else
+        unset ESTOQUE_DATABASE_URL PAGAMENTOS_DATABASE_URL PEDIDOS_DATABASE_URL
+        export PEDIDOS_DATA_DIR=$WORK/sqlite
+    fi
+}
+
+# start_platform <label>: starts the platform, appends start-up ms to $OUT/startup-<label>.txt
+start_platform() {
+    local line
+    line=$("$LOADGEN" startup --url "http://127.0.0.1:$GW/readyz" --timeout 60s --log "$WORK/platform.log" -- "$BIN")
+    PLATFORM_PID=${line#* }
+    echo "${line% *}" >> "$WORK/startup-$1.txt"
+    echo "   start-up to /readyz 200: ${line% *} ms (pid $PLATFORM_PID)"
+}
+
+stop_platform() {
+    if [ -n "$PLATFORM_PID" ]; then
+        kill -TERM "$PLATFORM_PID" 2>/dev/null || true
+        while kill -0 "$PLATFORM_PID" 2>/dev/null; do sleep 0.05; done
+        PLATFORM_PID=""
+    fi
+}
+
+# lg <file> <args...>: one loadgen run, JSON to $OUT/<file>.json
+lg() {
+    local name=$1; shift
+    "$LOADGEN" run --duration "$DUR" --warmup "$WARM" --json "$OUT/$name.json" --label "$name" "$@" | sed 's/^/   /'
+}
+
+# pgb <file> <clients> <lo> <hi>: pgbench of the order transactions
+pgb() {
+    local name=$1 c=$2 lo=$3 hi=$4 txt
+    txt=$(pgbench -n -M prepared -c "$c" -j 2 -T "$DUR_S" -D lo="$lo" -D hi="$hi" -f bench/pgbench_order.sql "$PG/pv_bench_pgbench" 2>&1)
+    local tps lat
+    tps=$(echo "$txt" | awk '/^tps = / {print $3; exit}')
+    lat=$(echo "$txt" | awk '/^latency average/ {print $4; exit}')
+    echo "   pgbench $name: $tps orders/s, latency average $lat ms"
+    echo "{\"label\": \"$name\", \"tool\": \"pgbench\", \"concurrency\": $c, \"items\": [$lo, $hi], \"report\": {\"rps\": ${tps:-0}, \"latency_avg_ms\": ${lat:-0}}}" > "$OUT/$name.json"
+}
+
+# wrkr <file> <url> <clients>: wrk GET, JSON with req/s and latency percentiles
+wrkr() {
+    local name=$1 url=$2 c=$3 txt
+    txt=$(wrk -t 2 -c "$c" -d "$DUR_S" --latency "$url" 2>&1)
+    echo "$txt" | awk -v name="$name" -v c="$c" '
+        function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
+        /Requests\/sec:/ { rps = $2 }
+        /^ +50%/ { p50 = ms($2) } /^ +90%/ { p90 = ms($2) } /^ +99%/ { p99 = ms($2) }
+        /Non-2xx/ { non2xx = $NF }
+        /Socket errors/ { errs = $0 }
+        END { printf "{\"label\": \"%s\", \"tool\": \"wrk\", \"concurrency\": %d, \"report\": {\"rps\": %s, \"p50_ms\": %s, \"p90_ms\": %s, \"p99_ms\": %s, \"non_2xx\": %d}}\n", name, c, rps, p50, p90, p99, non2xx+0 }' > "$OUT/$name.json"
+    echo "   wrk $name: $(grep -o '"rps": [0-9.]*' "$OUT/$name.json") p99 $(grep -o '"p99_ms": [0-9.]*' "$OUT/$name.json" | cut -d' ' -f2) ms"
+}
+
+fresh_pg_dbs() {
+    for db in pv_bench_estoque pv_bench_pagamentos pv_bench_pedidos pv_bench_pgbench; do
+        psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null
+    done
+    # pgbench runs on the platform's own schema: all three services' migrations in one database.
+    ESTOQUE_DATABASE_URL=$PG/pv_bench_pgbench PAGAMENTOS_DATABASE_URL=$PG/pv_bench_pgbench PEDIDOS_DATABASE_URL=$PG/pv_bench_pgbench \
+        LOG_LEVEL=warn "$BIN" migrate >/dev/null
+    psql -q "$PG/pv_bench_pgbench" -c "INSERT INTO items (name, quantity, price_cents, created_at, updated_at)
+        SELECT 'pgbench item ' || g, 1000000000, 1000, now(), now() FROM generate_series(1, $ITEMS) g"
+}
+
+seed() {
+    "$LOADGEN" seed --url "http://127.0.0.1:$GW" --items "$ITEMS" --stock 1000000000 --json "$WORK/ids.json" > "$WORK/ids.txt"
+    IDS=$(cat "$WORK/ids.txt"); HOT=${IDS%%,*}
+    echo "   seeded $ITEMS items, hot item $HOT"
+}
+
+start_nginx() {
+    mkdir -p "$WORK/nginx/tmp"
+    sed -e "s/ESTOQUE_PORT/$INV/" -e "s/NGINX_PORT/$NGX/" bench/nginx.conf > "$WORK/nginx/nginx.conf"
+    nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" 2>"$WORK/nginx/err.log" &
+    NGINX_PID=$!
+    for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$NGX/items" && break; sleep 0.05; done
+}
+
+stop_nginx() {
+    [ -n "$NGINX_PID" ] && kill -QUIT "$NGINX_PID" 2>/dev/null || true
+    wait "$NGINX_PID" 2>/dev/null || true
+    NGINX_PID=""
+}
+
+orders_block() {
+    # $1 = backend label (pg | sqlite); pgbench only on pg
+    local b=$1
+    for r in $(seq "$RUNS"); do
+        for c in 16 64; do
+            log "$b orders, one hot item, $c clients, run $r"
+            lg "$b-order-hot-c$c-r$r" --url "http://127.0.0.1:$GW" --scenario order-hot --item "$HOT" -c "$c"
+            [ "$b" = pg ] && pgb "pgbench-hot-c$c-r$r" "$c" 1 1
+        done
+        log "$b orders spread over $ITEMS items, 64 clients, run $r"
+        lg "$b-order-spread-c64-r$r" --url "http://127.0.0.1:$GW" --scenario order-spread --items "$IDS" -c 64
+        [ "$b" = pg ] && pgb "pgbench-spread-c64-r$r" 64 1 "$ITEMS"
+    done
+    return 0
+}
+
+reads_block() {
+    local b=$1
+    for r in $(seq "$RUNS"); do
+        log "$b GET /items, 64 clients, run $r"
+        lg "$b-get-items-gateway-c64-r$r" --url "http://127.0.0.1:$GW" --scenario get --path /items -c 64
+        lg "$b-get-item-gateway-c64-r$r" --url "http://127.0.0.1:$GW" --scenario get --path "/items/$HOT" -c 64
+        if [ "$b" = pg ]; then
+            lg "$b-get-item-direct-c64-r$r" --url "http://127.0.0.1:$INV" --scenario get --path "/items/$HOT" -c 64
+            lg "$b-get-item-nginx-c64-r$r" --url "http://127.0.0.1:$NGX" --scenario get --path "/items/$HOT" -c 64
+            # Added latency of one proxy hop: one client, nothing queues.
+            lg "$b-get-item-direct-c1-r$r" --url "http://127.0.0.1:$INV" --scenario get --path "/items/$HOT" -c 1
+            lg "$b-get-item-gateway-c1-r$r" --url "http://127.0.0.1:$GW" --scenario get --path "/items/$HOT" -c 1
+            lg "$b-get-item-nginx-c1-r$r" --url "http://127.0.0.1:$NGX" --scenario get --path "/items/$HOT" -c 1
+            wrkr "wrk-items-gateway-c64-r$r" "http://127.0.0.1:$GW/items" 64
+            wrkr "wrk-item-gateway-c64-r$r" "http://127.0.0.1:$GW/items/$HOT" 64
+            wrkr "wrk-item-nginx-c64-r$r" "http://127.0.0.1:$NGX/items/$HOT" 64
+            wrkr "wrk-item-direct-c64-r$r" "http://127.0.0.1:$INV/items/$HOT" 64
+        fi
+    done
+}
+
+startup_block() {
+    # $1 = label; restarts the platform on its existing database five times
+    for _ in 1 2 3 4 5; do
+        stop_platform
+        start_platform "$1-existing"
+    done
+}
+
+# ---- 2. PostgreSQL ----------------------------------------------------------------
+log "PostgreSQL: fresh databases"
+fresh_pg_dbs
+platform_env pg
+start_platform pg-fresh
+seed
+startup_block pg
+orders_block pg
+start_nginx
+reads_block pg
+stop_nginx
+log "PostgreSQL soak: mixed traffic, open load $SOAK_RATE/s for $SOAK, RSS every 10 s"
+echo "   RSS before soak: $(grep VmRSS /proc/$PLATFORM_PID/status)"
+"$LOADGEN" run --url "http://127.0.0.1:$GW" --scenario soak --items "$IDS" --rate "$SOAK_RATE" \
+    --duration "$SOAK" --warmup 0s --sample-rss "$PLATFORM_PID" --rss-every 10s \
+    --json "$OUT/pg-soak.json" --label pg-soak | sed 's/^/   /'
+stop_platform
+
+# ---- 3. SQLite --------------------------------------------------------------------
+log "SQLite: fresh data dir"
+platform_env sqlite
+start_platform sqlite-fresh
+seed
+startup_block sqlite
+orders_block sqlite
+reads_block sqlite
+stop_platform
+
+for f in "$WORK"/startup-*.txt; do
+    n=$(basename "$f" .txt)
+    printf '{"label": "%s", "startup_ms": [%s]}\n' "$n" "$(paste -sd, "$f")" > "$OUT/$n.json"
+done
+cp "$WORK/platform.log" "$OUT/platform.log.txt" 2>/dev/null || true
+
+# ---- 4. summary -------------------------------------------------------------------
+log "summary"
+bench/.venv/bin/python bench/summarize.py "$OUT"
+rm -rf "$WORK"

@@ -1,0 +1,217 @@
+"""Summarises bench/results/*.json (written by bench/run.sh): min/median/max per point,
+the same-run ratios, the issue's targets, and a chart (throughput and p99 vs clients).
+
+Usage: python bench/summarize.py bench/results
+"""
+
+import json
+import re
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+out = Path(sys.argv[1] if len(sys.argv) > 1 else "bench/results")
+runs = defaultdict(dict)  # point -> {run: data}
+singles = {}
+for f in sorted(out.glob("*.json")):
+    if f.name in ("summary.json", "machine.json"):
+        continue
+    data = json.loads(f.read_text())
+    m = re.match(r"(.*)-r(\d+)$", f.stem)
+    if m:
+        runs[m.group(1)][int(m.group(2))] = data
+    else:
+        singles[f.stem] = data
+
+
+def mmm(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return {"min": min(values), "median": statistics.median(values), "max": max(values), "n": len(values)}
+
+
+def field(point, key):
+    return [d["report"].get(key) for _, d in sorted(runs.get(point, {}).items())]
+
+
+def ratio(a, b, key="rps"):
+    """Per-run ratio a/b over the runs both have (measured in the same run)."""
+    ra, rb = runs.get(a, {}), runs.get(b, {})
+    return mmm([ra[r]["report"][key] / rb[r]["report"][key] for r in ra if r in rb and rb[r]["report"][key]])
+
+
+def diff(a, b, key="p50_ms"):
+    ra, rb = runs.get(a, {}), runs.get(b, {})
+    return mmm([ra[r]["report"][key] - rb[r]["report"][key] for r in ra if r in rb])
+
+
+summary = {"points": {}, "ratios": {}, "machine": None}
+machine = out / "machine.json"
+if machine.exists():
+    summary["machine"] = json.loads(machine.read_text())
+for point in sorted(runs):
+    row = {}
+    for key in ("rps", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "latency_avg_ms"):
+        stats = mmm(field(point, key))
+        if stats:
+            row[key] = stats
+    statuses = defaultdict(int)
+    errors = 0
+    for _, d in runs[point].items():
+        for s, n in d["report"].get("by_status", {}).items():
+            statuses[s] += n
+        errors += d["report"].get("transport_errors", 0)
+    if statuses:
+        row["by_status"] = dict(statuses)
+        row["transport_errors"] = errors
+    summary["points"][point] = row
+
+summary["ratios"] = {
+    "pg_order_hot_c64_vs_pgbench_hot_c64": ratio("pg-order-hot-c64", "pgbench-hot-c64"),
+    "pg_order_hot_c16_vs_pgbench_hot_c16": ratio("pg-order-hot-c16", "pgbench-hot-c16"),
+    "pg_order_spread_c64_vs_pgbench_spread_c64": ratio("pg-order-spread-c64", "pgbench-spread-c64"),
+    "gateway_vs_nginx_item_c64_loadgen": ratio("pg-get-item-gateway-c64", "pg-get-item-nginx-c64"),
+    "gateway_vs_nginx_item_c64_wrk": ratio("wrk-item-gateway-c64", "wrk-item-nginx-c64"),
+    "gateway_vs_direct_item_c64_wrk": ratio("wrk-item-gateway-c64", "wrk-item-direct-c64"),
+    "gateway_added_p50_ms_c1": diff("pg-get-item-gateway-c1", "pg-get-item-direct-c1"),
+    "nginx_added_p50_ms_c1": diff("pg-get-item-nginx-c1", "pg-get-item-direct-c1"),
+    "gateway_added_p50_ms_c64_vs_nginx": diff("pg-get-item-gateway-c64", "pg-get-item-nginx-c64"),
+}
+for name, data in singles.items():
+    if name.startswith("startup-"):
+        summary["points"][name] = {"startup_ms": mmm(data["startup_ms"]), "all": data["startup_ms"]}
+soak = singles.get("pg-soak")
+if soak:
+    rss = [kb for t, kb in soak.get("rss_kb", [])]
+    summary["points"]["pg-soak"] = {
+        "report": soak["report"],
+        "rss_kb_first": rss[0] if rss else None,
+        "rss_kb_last": rss[-1] if rss else None,
+        "rss_kb_max": max(rss) if rss else None,
+        "rss_kb_samples": rss,
+    }
+(out / "summary.json").write_text(json.dumps(summary, indent=2))
+
+
+# ---- targets ------------------------------------------------------------------------
+def med(point, key="rps"):
+    s = summary["points"].get(point, {}).get(key)
+    return s["median"] if s else None
+
+
+def fmt(v, unit="", nd=1):
+    return "n/a" if v is None else f"{v:,.{nd}f}{unit}"
+
+
+lines = ["| target | measured (median) | min / max | met |", "|---|---|---|---|"]
+
+
+def target(text, value, rng, ok, unit="", nd=1):
+    lines.append(f"| {text} | {fmt(value, unit, nd)} | {rng} | {'yes' if ok else 'NO'} |")
+
+
+def rng(point, key="rps", unit="", nd=1):
+    s = summary["points"].get(point, {}).get(key)
+    return f"{fmt(s['min'], unit, nd)} / {fmt(s['max'], unit, nd)}" if s else "n/a"
+
+
+v = med("pg-order-hot-c64")
+target("PG POST /orders hot c64 >= 1,500/s", v, rng("pg-order-hot-c64"), v is not None and v >= 1500, "/s")
+v = med("pg-order-hot-c64", "p99_ms")
+target("PG POST /orders hot c64 p99 <= 100 ms", v, rng("pg-order-hot-c64", "p99_ms", " ms"), v is not None and v <= 100, " ms")
+r = summary["ratios"]["pg_order_hot_c64_vs_pgbench_hot_c64"]
+target("PG orders/s >= 60 % of pgbench (same run)", r and r["median"] * 100, r and f"{r['min'] * 100:.0f} % / {r['max'] * 100:.0f} %", r is not None and r["median"] >= 0.6, " %", 0)
+v = med("sqlite-order-hot-c64")
+target("SQLite POST /orders hot c64 >= 1,000/s", v, rng("sqlite-order-hot-c64"), v is not None and v >= 1000, "/s")
+for b in ("pg", "sqlite"):
+    v = med(f"{b}-get-items-gateway-c64")
+    target(f"{b} GET /items via gateway c64 >= 10,000/s", v, rng(f"{b}-get-items-gateway-c64"), v is not None and v >= 10000, "/s")
+    v = med(f"{b}-get-items-gateway-c64", "p99_ms")
+    target(f"{b} GET /items via gateway c64 p99 <= 20 ms", v, rng(f"{b}-get-items-gateway-c64", "p99_ms", " ms", 2), v is not None and v <= 20, " ms", 2)
+for tool, key in (("loadgen", "gateway_vs_nginx_item_c64_loadgen"), ("wrk", "gateway_vs_nginx_item_c64_wrk")):
+    r = summary["ratios"][key]
+    target(f"gateway req/s >= nginx, GET /items/{{id}} c64 ({tool})", r and r["median"], r and f"{r['min']:.2f} / {r['max']:.2f}", r is not None and r["median"] >= 1.0, "x", 2)
+r = summary["ratios"]["gateway_added_p50_ms_c1"]
+target("gateway added p50 < 0.2 ms (1 client, vs direct)", r and r["median"], r and f"{r['min']:.3f} / {r['max']:.3f}", r is not None and r["median"] < 0.2, " ms", 3)
+s = summary["points"].get("pg-soak")
+if s:
+    target(f"RSS <= 64 MB after soak ({soak['duration_s']:.0f} s), flat", s["rss_kb_last"] / 1024, f"first {s['rss_kb_first'] / 1024:.1f} / max {s['rss_kb_max'] / 1024:.1f} MB", s["rss_kb_last"] <= 64 * 1024, " MB")
+for b in ("pg", "sqlite"):
+    s = summary["points"].get(f"startup-{b}-existing", {}).get("startup_ms")
+    target(f"{b} start-up to /readyz, existing DB < 200 ms", s and s["median"], s and f"{s['min']:.1f} / {s['max']:.1f}", s is not None and s["median"] < 200, " ms")
+
+table = ["| point | req/s median (min-max) | p50 ms | p99 ms | statuses |", "|---|---|---|---|---|"]
+for point, row in sorted(summary["points"].items()):
+    if "rps" not in row:
+        continue
+    r = row["rps"]
+    p50 = row.get("p50_ms", {}).get("median")
+    p99 = row.get("p99_ms", {}).get("median")
+    if p50 is None and "latency_avg_ms" in row:
+        p50 = row["latency_avg_ms"]["median"]
+        point = point + " (latency = average)"
+    table.append(
+        f"| {point} | {r['median']:,.0f} ({r['min']:,.0f}-{r['max']:,.0f}) | {fmt(p50, '', 2)} | {fmt(p99, '', 2)} | {row.get('by_status', '')} |"
+    )
+ratios = ["| ratio (per run, same run) | median | min | max |", "|---|---|---|---|"]
+for k, r in summary["ratios"].items():
+    if r:
+        ratios.append(f"| {k} | {r['median']:.3f} | {r['min']:.3f} | {r['max']:.3f} |")
+text = "## Targets\n\n" + "\n".join(lines) + "\n\n## Ratios\n\n" + "\n".join(ratios) + "\n\n## All points\n\n" + "\n".join(table) + "\n"
+(out / "summary.md").write_text(text)
+print(text)
+
+# ---- chart --------------------------------------------------------------------------
+try:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+except ImportError:
+    sys.exit(0)
+
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.8))
+series = [
+    ("pg-order-hot", "gateway POST /orders, PostgreSQL, hot item", "tab:blue"),
+    ("sqlite-order-hot", "gateway POST /orders, SQLite, hot item", "tab:orange"),
+    ("pgbench-hot", "pgbench same transactions, hot item", "tab:green"),
+]
+for prefix, label, color in series:
+    xs, ys, lo, hi, p99 = [], [], [], [], []
+    for c in (16, 64):
+        s = summary["points"].get(f"{prefix}-c{c}", {}).get("rps")
+        if not s:
+            continue
+        xs.append(c)
+        ys.append(s["median"])
+        lo.append(s["median"] - s["min"])
+        hi.append(s["max"] - s["median"])
+        p = summary["points"][f"{prefix}-c{c}"].get("p99_ms") or summary["points"][f"{prefix}-c{c}"].get("latency_avg_ms")
+        p99.append(p["median"] if p else None)
+    if xs:
+        ax1.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=4, label=label, color=color)
+        if prefix.startswith("pgbench"):
+            ax2.plot(xs, p99, marker="s", linestyle="--", label="pgbench (average, no p99)", color=color)
+        else:
+            ax2.plot(xs, p99, marker="o", label=label, color=color)
+ax1.axhline(1500, color="tab:blue", linestyle=":", linewidth=1, label="target PG 1,500/s")
+ax1.axhline(1000, color="tab:orange", linestyle=":", linewidth=1, label="target SQLite 1,000/s")
+ax1.axhline(55, color="grey", linestyle=":", linewidth=1, label="Flask original ~55/s")
+ax1.set_xlabel("concurrent clients")
+ax1.set_ylabel("orders/s (median, min-max bars)")
+ax1.set_xticks([16, 64])
+ax1.set_title("Throughput vs concurrency")
+ax1.legend(fontsize=7)
+ax2.axhline(100, color="tab:red", linestyle=":", linewidth=1, label="target p99 100 ms")
+ax2.set_xlabel("concurrent clients")
+ax2.set_ylabel("p99 latency, ms (median of runs)")
+ax2.set_xticks([16, 64])
+ax2.set_title("p99 latency vs concurrency")
+ax2.legend(fontsize=7)
+m = summary.get("machine") or {}
+fig.suptitle(f"Pedidos Veloz POST /orders, {m.get('nproc', '?')} cores, {m.get('date', '')}, {m.get('runs', '?')} runs per point", fontsize=9)
+fig.tight_layout()
+fig.savefig(out / "chart.png", dpi=110)
+print(f"chart: {out / 'chart.png'}")
