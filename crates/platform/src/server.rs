@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{ConnectInfo, DefaultBodyLimit};
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -24,6 +24,33 @@ use crate::shutdown::Shutdown;
 /// Requests bodies above this are refused with 413 (SPEC section 2).
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
+/// What one client connection may cost a component.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Open connections served at once; 0 = no limit. Beyond it new connections
+    /// wait in the kernel's accept queue until one closes.
+    pub max_connections: usize,
+    /// Largest request head (request line + headers), in bytes: 431 above it.
+    pub max_header_bytes: usize,
+    /// Largest number of request headers: 431 above it.
+    pub max_headers: usize,
+    /// Time a client has to send a complete request head (also how long an idle
+    /// keep-alive connection stays open); `None` = no limit.
+    pub header_read_timeout: Option<Duration>,
+}
+
+impl Default for Limits {
+    /// For the internal services: generous, since only the platform calls them.
+    fn default() -> Self {
+        Self {
+            max_connections: 0,
+            max_header_bytes: 64 * 1024,
+            max_headers: 100,
+            header_read_timeout: Some(Duration::from_secs(30)),
+        }
+    }
+}
+
 /// One component ready to serve.
 pub struct Component {
     /// The seed's name: `estoque-service`, `api-gateway` …
@@ -36,6 +63,8 @@ pub struct Component {
     /// Replaces the default `/health` (the gateway aggregates its backends).
     pub health: Option<Router>,
     pub body_limit: usize,
+    /// Connection limits of its server loop.
+    pub limits: Limits,
 }
 
 impl Component {
@@ -55,6 +84,7 @@ impl Component {
             metrics,
             health: None,
             body_limit: DEFAULT_BODY_LIMIT,
+            limits: Limits::default(),
         }
     }
 
@@ -126,45 +156,134 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
         .map_err(|err| std::io::Error::new(err.kind(), format!("cannot listen on {addr}: {err}")))
 }
 
-/// Serves `component` on `listener` until `shutdown.stop`, then finishes in-flight
-/// requests for at most `grace` and closes the database pools.
+/// Serves `component` on `listener` until `shutdown.stop`, then stops accepting,
+/// lets in-flight requests finish for at most `grace` (idle keep-alive connections
+/// close at once) and closes the database pools.
+///
+/// The loop is hyper's HTTP/1 connection builder driven directly (not `axum::serve`)
+/// so that the component's [`Limits`] apply: header size and count (431 above them),
+/// the time a client may take to send its headers (slow clients are disconnected),
+/// and the number of open connections (beyond it new connections wait in the
+/// kernel's accept queue).
 pub async fn serve(
     component: Component,
     listener: TcpListener,
     shutdown: Shutdown,
     grace: Duration,
 ) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
-
     let name = component.name;
+    let limits = component.limits.clone();
     let (app, db) = component.into_app(&shutdown);
     let addr = listener.local_addr()?;
-    tracing::info!(component = name, %addr, "listening");
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
+    tracing::info!(
+        component = name,
+        %addr,
+        max_connections = limits.max_connections,
+        max_header_bytes = limits.max_header_bytes,
+        header_read_timeout_ms = limits.header_read_timeout.map(|d| d.as_millis() as u64),
+        "listening"
+    );
     let stop = shutdown.stop.clone();
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(stop.clone().cancelled_owned());
-    let deadline = async {
-        stop.cancelled().await;
-        tokio::time::sleep(grace).await;
-    };
-    let result = tokio::select! {
-        result = server => result,
-        () = deadline => {
-            tracing::warn!(component = name, grace_s = grace.as_secs_f64(), "grace period over: closing the remaining connections");
-            Ok(())
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_headers(limits.max_headers)
+        .max_header_size(limits.max_header_bytes)
+        .max_buf_size(limits.max_header_bytes.max(MIN_BUF_SIZE) * 2);
+    let mut connections = tokio::task::JoinSet::new();
+    let result = loop {
+        // Reap finished connections; at the limit, wait for one to end before accepting.
+        while connections.try_join_next().is_some() {}
+        if limits.max_connections > 0 && connections.len() >= limits.max_connections {
+            tokio::select! {
+                _ = connections.join_next() => continue,
+                () = stop.cancelled() => break Ok(()),
+            }
         }
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) if is_connection_error(&err) => continue,
+                Err(err) => {
+                    // Out of file descriptors or similar: back off instead of spinning.
+                    tracing::error!(component = name, error = %err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = stop.cancelled() => break Ok(()),
+        };
+        let _ = tcp.set_nodelay(true);
+        let service = tower::ServiceExt::map_request(
+            app.clone(),
+            move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                req
+            },
+        );
+        let conn = builder.serve_connection(
+            hyper_util::rt::TokioIo::new(tcp),
+            hyper_util::service::TowerToHyperService::new(service),
+        );
+        let stop = stop.clone();
+        connections.spawn(async move {
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                result = conn.as_mut() => {
+                    if let Err(err) = result {
+                        tracing::debug!(%peer, error = %err, "connection ended with an error");
+                    }
+                    return;
+                }
+                () = stop.cancelled() => {}
+            }
+            // Finish the request in progress (if any), then close.
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        });
     };
+    drop(listener);
+    let open = connections.len();
+    if open > 0 {
+        tracing::info!(
+            component = name,
+            connections = open,
+            "stopped accepting: finishing in-flight requests"
+        );
+    }
+    let drained = tokio::time::timeout(grace, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            component = name,
+            grace_s = grace.as_secs_f64(),
+            connections = connections.len(),
+            "grace period over: closing the remaining connections"
+        );
+        connections.shutdown().await;
+    }
     if let Some(db) = db {
         db.close().await;
     }
     tracing::info!(component = name, "stopped");
     result
+}
+
+/// hyper's smallest read buffer.
+const MIN_BUF_SIZE: usize = 8192;
+
+/// Errors of one incoming connection (the client gave up before we accepted it):
+/// not a reason to stop serving.
+fn is_connection_error(err: &std::io::Error) -> bool {
+    matches!(
+        err.kind(),
+        std::io::ErrorKind::ConnectionRefused
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::ConnectionReset
+    )
 }
 
 /// Runs `future` until it completes or `stop` is cancelled (for background workers).

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::harness::{Backend, Options, Platform};
+use crate::harness::{Backend, Http, Options, Platform};
 use crate::on_both_backends;
 use pedidos_veloz::Service;
 
@@ -231,5 +231,176 @@ on_both_backends!(
             .await
             .body;
         assert_eq!(ready["status"], "ready");
+    }
+);
+
+on_both_backends!(
+    internal_calls_are_not_reachable_through_the_gateway,
+    |backend: Backend| async move {
+        let p = Platform::start(backend).await;
+        let item = p.item("Interno", 5, 1.0).await;
+        let reservation = json!({"reference": "x-1", "items": [{"item_id": item, "quantity": 1}]});
+        for (method, path) in [
+            ("POST", "/reservations"),
+            ("POST", "/reservations/"),
+            ("GET", "/reservations/1"),
+            ("POST", "/reservations/1/commit"),
+            ("POST", "/reservations/1/release"),
+            ("POST", "/reservations/cancel"),
+            ("POST", "//reservations"),
+            ("POST", "/%72eservations"),
+            ("POST", "/RESERVATIONS"),
+            ("POST", "/items/../reservations"),
+            ("POST", "/items/%2e%2e/reservations"),
+            ("POST", "/orders/../reservations"),
+            ("POST", "/payments/void"),
+            ("POST", "/payments/void/"),
+            ("POST", "/payments//void"),
+            ("POST", "/payments/%76oid"),
+            ("POST", "/payments/VOID"),
+            ("POST", "/payments/void?x=1"),
+            ("POST", "/payments/./void"),
+            ("POST", "/items/../payments/void"),
+        ] {
+            let r = p
+                .http
+                .send(method, &p.url(path), Some(reservation.clone()), &[])
+                .await;
+            assert!(
+                matches!(r.status, 400 | 404 | 405),
+                "{method} {path} reached a service: {} {}",
+                r.status,
+                r.text
+            );
+        }
+        assert_eq!(p.stock(item).await, (5, 0, 0), "nothing was held");
+        // The services themselves still answer them (the platform's own calls).
+        let direct = p
+            .http
+            .send(
+                "POST",
+                &p.service_url(Service::Inventory, "/reservations"),
+                Some(reservation),
+                &[],
+            )
+            .await;
+        assert_eq!(direct.status, 201, "{}", direct.text);
+    }
+);
+
+on_both_backends!(
+    rate_limits_answer_429_with_retry_after,
+    |backend: Backend| async move {
+        let sha = |k: &str| -> String {
+            use sha2::Digest;
+            sha2::Sha256::digest(k.as_bytes())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        };
+        let p = Platform::start_with(
+            backend,
+            Options {
+                rate_limit_per_address: 5.0,
+                api_keys: Some(format!("admin:{}", sha("admin-secret"))),
+                rate_limit_per_key: 2.0,
+                ..Default::default()
+            },
+        )
+        .await;
+        // Burst = 2 s of the rate: 10 per address, 4 per key.
+        let mut statuses = Vec::new();
+        for _ in 0..12 {
+            statuses.push(p.get("/items").await);
+        }
+        let limited: Vec<_> = statuses.iter().filter(|r| r.status == 429).collect();
+        assert!(
+            statuses.iter().take(10).all(|r| r.status == 200),
+            "the burst passes"
+        );
+        assert_eq!(limited.len(), 2, "then the address is limited");
+        let r = limited[0];
+        assert_eq!(
+            (r.code(), r.body["limit"].as_str()),
+            ("rate_limited", Some("address"))
+        );
+        let retry: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=2).contains(&retry), "Retry-After {retry}");
+        // Probes are not limited.
+        for _ in 0..20 {
+            assert_eq!(p.get("/livez").await.status, 200);
+            assert_eq!(p.get("/readyz").await.status, 200);
+        }
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        // The address bucket refilled (10); the key's bucket holds 4.
+        let mut by_key = Vec::new();
+        for _ in 0..6 {
+            by_key.push(
+                p.http
+                    .send(
+                        "GET",
+                        &p.url("/payments"),
+                        None,
+                        &[("x-api-key", "admin-secret")],
+                    )
+                    .await,
+            );
+        }
+        let codes: Vec<u16> = by_key.iter().map(|r| r.status).collect();
+        assert_eq!(codes, [200, 200, 200, 200, 429, 429], "{codes:?}");
+        assert_eq!(by_key[4].body["limit"], "key");
+        assert!(
+            !by_key[4].text.contains("admin-secret"),
+            "the key is never echoed"
+        );
+        // A wrong key is not a key: it counts against the address only.
+        let wrong = p
+            .http
+            .send("GET", &p.url("/payments"), None, &[("x-api-key", "guess")])
+            .await;
+        assert_eq!(wrong.status, 401);
+    }
+);
+
+on_both_backends!(
+    oversized_and_slow_headers_are_refused,
+    |backend: Backend| async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let p = Platform::start_with(
+            backend,
+            Options {
+                header_read_timeout_ms: 300,
+                ..Default::default()
+            },
+        )
+        .await;
+        let big = "x".repeat(20 * 1024);
+        let r = p
+            .http
+            .send("GET", &p.url("/items"), None, &[("x-big", big.as_str())])
+            .await;
+        assert_eq!(r.status, 431, "a 20 KiB header is refused");
+        let many: Vec<(String, String)> = (0..120)
+            .map(|i| (format!("x-h{i}"), "1".to_owned()))
+            .collect();
+        let many: Vec<(&str, &str)> = many.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let r = Http::new().send("GET", &p.url("/items"), None, &many).await;
+        assert_eq!(r.status, 431, "120 headers are refused");
+        // A client that starts a request and stalls is disconnected.
+        let mut slow = tokio::net::TcpStream::connect(p.topology.gateway)
+            .await
+            .expect("connect");
+        slow.write_all(b"GET /items HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .expect("write");
+        let mut buf = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(3), slow.read_to_end(&mut buf)).await;
+        assert!(
+            matches!(read, Ok(Ok(_)) | Ok(Err(_))),
+            "the connection was not closed"
+        );
+        // Normal requests still work.
+        assert_eq!(p.get("/items").await.status, 200);
     }
 );

@@ -75,6 +75,17 @@ pub struct Options {
     pub api_keys: Option<String>,
     pub upstream_timeout_ms: u64,
     pub db_max_connections: u32,
+    /// Gateway rate limits, requests a second (0 = off, the tests' default).
+    pub rate_limit_per_address: f64,
+    pub rate_limit_per_key: f64,
+    /// The gateway's time limit for a client to send its headers (0 = none).
+    pub header_read_timeout_ms: u64,
+    /// After SIGTERM, how long `/readyz` answers 503 before the listener closes.
+    pub shutdown_delay_ms: u64,
+    /// After the listener closes, how long in-flight requests may take.
+    pub grace_seconds: u64,
+    /// More environment variables for the processes (`Mode::Processes` only).
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for Options {
@@ -87,6 +98,12 @@ impl Default for Options {
             api_keys: None,
             upstream_timeout_ms: 10_000,
             db_max_connections: 8,
+            rate_limit_per_address: 0.0,
+            rate_limit_per_key: 0.0,
+            header_read_timeout_ms: 10_000,
+            shutdown_delay_ms: 0,
+            grace_seconds: 5,
+            env: Vec::new(),
         }
     }
 }
@@ -118,6 +135,7 @@ pub struct Platform {
     config: AllInOne,
     common: Common,
     handles: HashMap<&'static str, Handle>,
+    service_env: HashMap<&'static str, Vec<(String, String)>>,
     _dir: tempfile::TempDir,
     pg_database: Option<(String, String)>,
 }
@@ -186,12 +204,16 @@ impl Platform {
                 upstream_timeout_ms: options.upstream_timeout_ms,
                 body_limit_bytes: 1024 * 1024,
                 api_keys: options.api_keys.clone(),
+                rate_limit_per_address: options.rate_limit_per_address,
+                rate_limit_per_key: options.rate_limit_per_key,
+                header_read_timeout_ms: options.header_read_timeout_ms,
+                ..Default::default()
             },
         };
         let common = Common {
             bind: "127.0.0.1".parse().expect("ip"),
-            grace: Duration::from_secs(5),
-            shutdown_delay: Duration::ZERO,
+            grace: Duration::from_secs(options.grace_seconds),
+            shutdown_delay: Duration::from_millis(options.shutdown_delay_ms),
             migrate_on_start: true,
             db_max_connections: options.db_max_connections,
             db_acquire_timeout: Duration::from_secs(5),
@@ -211,6 +233,7 @@ impl Platform {
             config,
             common,
             handles: HashMap::new(),
+            service_env: HashMap::new(),
             _dir: dir,
             pg_database,
         };
@@ -295,10 +318,31 @@ impl Platform {
             .env("RECOVERY_INTERVAL_MS", "100")
             .env("UPSTREAM_TIMEOUT_MS", o.upstream_timeout_ms.to_string())
             .env("DB_MAX_CONNECTIONS", o.db_max_connections.to_string())
-            .env("SHUTDOWN_GRACE_SECONDS", "5")
+            .env("SHUTDOWN_GRACE_SECONDS", o.grace_seconds.to_string())
+            .env("SHUTDOWN_DELAY_MS", o.shutdown_delay_ms.to_string())
+            .env(
+                "RATE_LIMIT_PER_ADDRESS",
+                o.rate_limit_per_address.to_string(),
+            )
+            .env("RATE_LIMIT_PER_KEY", o.rate_limit_per_key.to_string())
+            .env(
+                "HEADER_READ_TIMEOUT_MS",
+                o.header_read_timeout_ms.to_string(),
+            )
             .env("LOG_LEVEL", "info")
+            .envs(o.env.iter().map(|(k, v)| (k, v)))
+            .envs(
+                self.service_env
+                    .get(key(service))
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, v)| (k, v)),
+            )
             .stdout(log.try_clone().expect("log"))
             .stderr(log);
+        if let Some(keys) = &o.api_keys {
+            cmd.env("API_KEYS", keys);
+        }
         if let Some(db) = db {
             cmd.env("DATABASE_URL", db);
         }
@@ -354,6 +398,51 @@ impl Platform {
         }
     }
 
+    /// SIGTERM to a process, watching it go: returns whether `/readyz` answered 503
+    /// before the listener closed, and the exit status and time. Process mode only.
+    pub async fn terminate(&mut self, service: Service) -> Termination {
+        let Some(Handle::Process(mut child)) = self.handles.remove(key(service)) else {
+            panic!(
+                "terminate() needs Mode::Processes and a running {}",
+                service.name()
+            );
+        };
+        let started = std::time::Instant::now();
+        let _ = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        let ready = format!("http://{}/readyz", self.addr(service));
+        let mut saw_not_ready = false;
+        let mut closed_after = None;
+        // A fresh client per probe: a pooled connection would outlive the listener.
+        while closed_after.is_none() && started.elapsed() < Duration::from_secs(60) {
+            match tokio::time::timeout(
+                Duration::from_millis(500),
+                Http::new().try_send("GET", &ready),
+            )
+            .await
+            {
+                Ok(Ok(503)) => saw_not_ready = true,
+                Ok(Ok(_)) | Err(_) => {}
+                Ok(Err(_)) => closed_after = Some(started.elapsed()),
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let (status, exited_after) = tokio::task::spawn_blocking(move || {
+            let status = child.wait().expect("wait");
+            (status, started.elapsed())
+        })
+        .await
+        .expect("join");
+        Termination {
+            saw_not_ready,
+            closed_after,
+            status,
+            exited_after,
+        }
+    }
+
     /// A crash: SIGKILL. Only in process mode: in-process tasks cannot be killed mid-flight.
     pub async fn crash(&mut self, service: Service) {
         match self.handles.remove(key(service)) {
@@ -369,8 +458,26 @@ impl Platform {
         }
     }
 
+    /// Environment variables for `service`'s next start, on top of the options'
+    /// (`Mode::Processes` only): e.g. a slow payment processor.
+    pub fn set_service_env(&mut self, service: Service, env: &[(&str, &str)]) {
+        self.service_env.insert(
+            key(service),
+            env.iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        );
+    }
+
+    /// The folder of the processes' logs (`gateway.log`, `orders.log` …).
+    pub fn log_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     /// Starts a stopped component again on the same port.
     pub async fn restart(&mut self, service: Service) {
+        // Connections pooled to the old process are dead: start with fresh ones.
+        self.http = Http::new();
         let addr = self.addr(service);
         let mut tries = 0;
         let listener = loop {
@@ -523,7 +630,8 @@ impl Platform {
         let q2 = "SELECT l.item_id, CAST(SUM(l.quantity) AS BIGINT) FROM reservation_lines l \
                   JOIN reservations r ON r.id = l.reservation_id WHERE r.status = 'committed' GROUP BY l.item_id";
         let url = &self.config.inventory_db;
-        let (refs, committed): (Vec<(String, String)>, Vec<(i64, i64)>) = match self.backend {
+        type Rows = (Vec<(String, String)>, Vec<(i64, i64)>);
+        let (refs, committed): Rows = match self.backend {
             Backend::Sqlite => {
                 let mut c = sqlx::SqliteConnection::connect(url).await.expect("sqlite");
                 (
@@ -547,69 +655,98 @@ impl Platform {
     /// paid order has one approved payment of its total and a committed reservation;
     /// no other order has an approved payment or held stock; nothing is pending.
     pub async fn assert_invariants(&self, added: &[(i64, i64)]) {
+        let violations = self.invariant_violations(added).await;
+        assert!(
+            violations.is_empty(),
+            "{} invariant violations:\n{}",
+            violations.len(),
+            violations.join("\n")
+        );
+    }
+
+    /// The invariants of [`Platform::assert_invariants`], each broken one described.
+    pub async fn invariant_violations(&self, added: &[(i64, i64)]) -> Vec<String> {
+        let mut out = Vec::new();
         let orders = self.all("/orders").await;
         let payments = self.all("/payments").await;
         let (reservations, committed) = self.reservations().await;
-        let by_order: HashMap<i64, &Value> = payments
-            .iter()
-            .map(|p| (p["order_id"].as_i64().unwrap_or(0), p))
-            .collect();
-        assert_eq!(by_order.len(), payments.len(), "two payments for one order");
+        let mut by_order: HashMap<i64, &Value> = HashMap::new();
+        for p in &payments {
+            let order_id = p["order_id"].as_i64().unwrap_or(0);
+            if by_order.insert(order_id, p).is_some() {
+                out.push(format!("two payments for order {order_id}"));
+            }
+        }
         for order in &orders {
             let id = order["id"].as_i64().unwrap_or(0);
             let status = order["status"].as_str().unwrap_or("");
-            assert_ne!(status, "pending", "order {id} still pending");
+            if status == "pending" {
+                out.push(format!("order {id} still pending"));
+            }
             let payment = by_order
                 .get(&id)
                 .map(|p| p["status"].as_str().unwrap_or(""));
             let reservation = reservations.get(&format!("order-{id}")).map(String::as_str);
-            assert_ne!(
-                reservation,
-                Some("held"),
-                "order {id} is {status} but still holds stock"
-            );
+            if reservation == Some("held") {
+                out.push(format!("order {id} is {status} but still holds stock"));
+            }
             if status == "paid" {
-                assert_eq!(
-                    reservation,
-                    Some("committed"),
-                    "paid order {id}: reservation not committed"
-                );
-                if order["total"].as_f64().unwrap_or(0.0) > 0.0 {
-                    let p = by_order
-                        .get(&id)
-                        .unwrap_or_else(|| panic!("paid order {id} has no payment"));
-                    assert_eq!(p["status"], "approved", "paid order {id}: payment {p}");
-                    assert_eq!(
-                        p["amount"], order["total"],
-                        "paid order {id}: amount differs from total"
-                    );
+                if reservation != Some("committed") {
+                    out.push(format!(
+                        "paid order {id}: reservation {reservation:?}, not committed"
+                    ));
                 }
-            } else {
-                assert_ne!(
-                    payment,
-                    Some("approved"),
+                if order["total"].as_f64().unwrap_or(0.0) > 0.0 {
+                    match by_order.get(&id) {
+                        None => out.push(format!("paid order {id} has no payment")),
+                        Some(p) => {
+                            if p["status"] != "approved" {
+                                out.push(format!("paid order {id}: payment {p}"));
+                            }
+                            if p["amount"] != order["total"] {
+                                out.push(format!("paid order {id}: amount differs from total"));
+                            }
+                        }
+                    }
+                }
+            } else if payment == Some("approved") {
+                out.push(format!(
                     "order {id} is {status} but has an approved payment"
-                );
+                ));
+            }
+        }
+        let known: std::collections::HashSet<i64> =
+            orders.iter().filter_map(|o| o["id"].as_i64()).collect();
+        for (order_id, p) in &by_order {
+            if p["status"] == "approved" && !known.contains(order_id) {
+                out.push(format!(
+                    "approved payment {} for unknown order {order_id}",
+                    p["id"]
+                ));
             }
         }
         for &(item_id, stock_added) in added {
             let (quantity, reserved, sold) = self.stock(item_id).await;
-            assert_eq!(reserved, 0, "item {item_id}: units still held");
-            assert_eq!(
-                quantity + reserved + sold,
-                stock_added,
-                "item {item_id}: stock lost or created"
-            );
-            assert_eq!(
-                sold,
-                committed.get(&item_id).copied().unwrap_or(0),
-                "item {item_id}: sold differs from committed reservations"
-            );
+            if reserved != 0 {
+                out.push(format!("item {item_id}: {reserved} units still held"));
+            }
+            if quantity + reserved + sold != stock_added {
+                out.push(format!(
+                    "item {item_id}: stock lost or created: {quantity} + {reserved} + {sold} != {stock_added}"
+                ));
+            }
+            let in_committed = committed.get(&item_id).copied().unwrap_or(0);
+            if sold != in_committed {
+                out.push(format!(
+                    "item {item_id}: sold {sold} differs from committed reservations {in_committed}"
+                ));
+            }
         }
-        assert!(
-            !reservations.values().any(|s| s == "held"),
-            "reservations still held"
-        );
+        let held = reservations.values().filter(|s| *s == "held").count();
+        if held > 0 {
+            out.push(format!("{held} reservations still held"));
+        }
+        out
     }
 }
 
@@ -651,6 +788,18 @@ impl Drop for Platform {
     }
 }
 
+/// How a process went down after SIGTERM.
+#[derive(Debug)]
+pub struct Termination {
+    /// `/readyz` answered 503 at least once before the listener closed.
+    pub saw_not_ready: bool,
+    /// When the listener stopped accepting, after the signal.
+    pub closed_after: Option<Duration>,
+    pub status: std::process::ExitStatus,
+    /// When the process exited, after the signal.
+    pub exited_after: Duration,
+}
+
 /// A response, with its body parsed as JSON when it is JSON.
 #[derive(Debug)]
 pub struct Resp {
@@ -670,6 +819,12 @@ impl Resp {
 #[derive(Clone)]
 pub struct Http {
     client: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Http {
@@ -716,30 +871,49 @@ impl Http {
         body: Vec<u8>,
         headers: &[(&str, &str)],
     ) -> Resp {
+        self.try_raw(method, url, body, headers, Duration::from_secs(30))
+            .await
+            .unwrap_or_else(|e| panic!("{method} {url}: {e}"))
+    }
+
+    /// Like [`Http::raw`], but a failure (no connection, no answer in `timeout`) is an `Err`.
+    pub async fn try_raw(
+        &self,
+        method: &str,
+        url: &str,
+        body: Vec<u8>,
+        headers: &[(&str, &str)],
+        timeout: Duration,
+    ) -> Result<Resp, String> {
         let mut builder = Request::builder().method(method).uri(url);
         for (k, v) in headers {
             builder = builder.header(*k, *v);
         }
-        let req = builder.body(Full::new(Bytes::from(body))).expect("request");
-        let response = tokio::time::timeout(Duration::from_secs(30), self.client.request(req))
+        let req = builder
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| e.to_string())?;
+        let answer = async {
+            let response = self.client.request(req).await.map_err(|e| e.to_string())?;
+            let status = response.status().as_u16();
+            let headers = response.headers().clone();
+            let bytes = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| e.to_string())?
+                .to_bytes();
+            Ok::<_, String>((status, headers, bytes))
+        };
+        let (status, headers, bytes) = tokio::time::timeout(timeout, answer)
             .await
-            .unwrap_or_else(|_| panic!("{method} {url}: no answer in 30 s"))
-            .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
+            .map_err(|_| format!("no answer in {timeout:?}"))??;
         let text = String::from_utf8_lossy(&bytes).into_owned();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Resp {
+        Ok(Resp {
             status,
             headers,
             body,
             text,
-        }
+        })
     }
 }

@@ -74,6 +74,19 @@ impl Keys {
         found
     }
 
+    /// Which configured key a request presents (its position in the configuration),
+    /// if a valid one: the identity the per-key rate limit counts by.
+    pub fn index_of(&self, headers: &HeaderMap) -> Option<usize> {
+        let digest: [u8; 32] = Sha256::digest(presented_key(headers)?.as_bytes()).into();
+        let mut found = None;
+        for (index, (_, hash)) in self.keys.iter().enumerate() {
+            if bool::from(hash.ct_eq(&digest)) {
+                found = Some(index);
+            }
+        }
+        found
+    }
+
     /// Checks a request against the access rule of its call.
     pub fn check(&self, access: Access, headers: &HeaderMap) -> Result<(), ApiError> {
         let Access::Needs(needed) = access else {

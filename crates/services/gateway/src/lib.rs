@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod proxy;
+pub mod ratelimit;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +22,7 @@ use hyper_util::client::legacy::Client;
 use platform::client::ServiceClient;
 use platform::metrics::{latency_histogram, MetricsBuilder};
 use platform::names;
-use platform::server::{Component, DEFAULT_BODY_LIMIT};
+use platform::server::{Component, Limits, DEFAULT_BODY_LIMIT};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -70,6 +71,56 @@ pub struct Settings {
     /// Unset: the gateway runs open. Make a hash with `printf %s "$KEY" | sha256sum`.
     #[arg(long, env = "API_KEYS", hide_env_values = true)]
     pub api_keys: Option<String>,
+    /// Requests a second each client address may make (a token bucket; 0 = no limit).
+    /// Over it: 429 with Retry-After. Behind a load balancer every client shares its address.
+    #[arg(long, env = "RATE_LIMIT_PER_ADDRESS", default_value_t = 1000.0)]
+    pub rate_limit_per_address: f64,
+    /// Requests a second each API key may make (0 = no limit); counted on top of the address limit.
+    #[arg(long, env = "RATE_LIMIT_PER_KEY", default_value_t = 200.0)]
+    pub rate_limit_per_key: f64,
+    /// Burst allowed above the rates, in seconds of the rate (2 = twice the rate at once).
+    #[arg(long, env = "RATE_LIMIT_BURST_SECONDS", default_value_t = 2.0)]
+    pub rate_limit_burst_seconds: f64,
+    /// Client connections served at once (0 = no limit); more wait to be accepted.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+    /// Time a client has to send its request headers, and longest idle keep-alive, in
+    /// milliseconds (0 = no limit): slow clients are disconnected.
+    #[arg(long, env = "HEADER_READ_TIMEOUT_MS", default_value_t = 10_000)]
+    pub header_read_timeout_ms: u64,
+    /// Largest request line plus headers, in bytes (at least 1024): 431 above it.
+    #[arg(long, env = "MAX_HEADER_BYTES", default_value_t = 16 * 1024)]
+    pub max_header_bytes: usize,
+}
+
+impl Default for Settings {
+    /// The command line's defaults.
+    fn default() -> Self {
+        Self {
+            upstream_timeout_ms: 30_000,
+            body_limit_bytes: DEFAULT_BODY_LIMIT,
+            api_keys: None,
+            rate_limit_per_address: 1000.0,
+            rate_limit_per_key: 200.0,
+            rate_limit_burst_seconds: 2.0,
+            max_connections: 4096,
+            header_read_timeout_ms: 10_000,
+            max_header_bytes: 16 * 1024,
+        }
+    }
+}
+
+impl Settings {
+    /// The server-loop limits these settings ask for.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_connections: self.max_connections,
+            max_header_bytes: self.max_header_bytes.max(1024),
+            max_headers: 100,
+            header_read_timeout: (self.header_read_timeout_ms > 0)
+                .then(|| Duration::from_millis(self.header_read_timeout_ms)),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -201,6 +252,12 @@ pub fn build(
         Some(spec) => auth::Keys::parse(spec)?,
         None => auth::Keys::default(),
     };
+    if !(settings.rate_limit_per_address >= 0.0
+        && settings.rate_limit_per_key >= 0.0
+        && settings.rate_limit_burst_seconds >= 0.0)
+    {
+        return Err("rate limits must be numbers >= 0".to_owned());
+    }
     if keys.is_enabled() {
         tracing::info!(keys = keys.len(), "API key authentication enabled");
     } else {
@@ -223,6 +280,23 @@ pub fn build(
         "Upstream calls that failed, by upstream and kind (unavailable, timeout, bad_gateway)",
         gateway_metrics.errors.clone(),
     );
+    let keys = Arc::new(keys);
+    let limits = ratelimit::RateLimits::new(
+        settings.rate_limit_per_address,
+        settings.rate_limit_per_key,
+        settings.rate_limit_burst_seconds,
+        keys.clone(),
+    );
+    metrics.registry().register(
+        "gateway_rate_limited",
+        "Requests refused with 429, by limit (address, key)",
+        limits.counter(),
+    );
+    tracing::info!(
+        per_address = settings.rate_limit_per_address,
+        per_key = settings.rate_limit_per_key,
+        "rate limits (requests a second, 0 = off)"
+    );
     api.merge(gateway_api());
     api.info.title = "Pedidos Veloz API".into();
     api.info.description = Some("The public API of Pedidos Veloz, served by api-gateway.".into());
@@ -239,7 +313,7 @@ pub fn build(
             .build(platform::client::connector(Duration::from_secs(1))),
         timeout: Duration::from_millis(settings.upstream_timeout_ms),
         body_limit: settings.body_limit_bytes,
-        keys: Arc::new(keys),
+        keys,
         metrics: gateway_metrics,
         openapi: Bytes::from(document),
     };
@@ -252,14 +326,25 @@ pub fn build(
         .route("/payments/{*rest}", any(proxy::proxy))
         .route("/items", any(proxy::proxy))
         .route("/items/{*rest}", any(proxy::proxy))
-        .with_state(gateway.clone());
+        .with_state(gateway.clone())
+        .layer(axum::middleware::from_fn_with_state(
+            limits.clone(),
+            ratelimit::limit,
+        ));
     let mut component = Component::new(names::GATEWAY, routes, None, metrics);
+    // `/health` calls every backend: limited like the public calls. Probes and
+    // `/metrics` are not (they come from the orchestrator and Prometheus).
     component.health = Some(
         Router::new()
             .route("/health", get(health))
-            .with_state(gateway),
+            .with_state(gateway)
+            .layer(axum::middleware::from_fn_with_state(
+                limits,
+                ratelimit::limit,
+            )),
     );
     component.body_limit = settings.body_limit_bytes;
+    component.limits = settings.limits();
     Ok(component)
 }
 
