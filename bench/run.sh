@@ -85,6 +85,9 @@ platform_env() {
     export GATEWAY_PORT=$GW PEDIDOS_PORT=$ORD PAGAMENTOS_PORT=$PAY ESTOQUE_PORT=$INV
     export PAYMENT_LATENCY_MS=0 PAYMENT_DECLINE_RATE=0
     export SHUTDOWN_GRACE_SECONDS=2
+    # One load generator is one client address: the gateway's per-address rate limit
+    # (RATE_LIMIT_PER_ADDRESS, 1,000/s by default) would turn the load into 429s.
+    export RATE_LIMIT_PER_ADDRESS=0
     if [ "$1" = pg ]; then
         export ESTOQUE_DATABASE_URL=$PG/pv_bench_estoque PAGAMENTOS_DATABASE_URL=$PG/pv_bench_pagamentos PEDIDOS_DATABASE_URL=$PG/pv_bench_pedidos
     else
