@@ -202,6 +202,15 @@ async fn kill_and_restart(name: &'static str, service: Service, down: Duration) 
     };
     let fault_at = Instant::now();
     run.p.crash(service).await;
+    let pending = run
+        .p
+        .count(
+            Service::Orders,
+            "SELECT COUNT(*) FROM orders WHERE status = 'pending'",
+        )
+        .await;
+    run.notes
+        .push(format!("{pending} orders pending right after the kill"));
     tokio::time::sleep(down).await;
     run.p.restart(service).await;
     let back = Instant::now();
