@@ -800,9 +800,6 @@ pub struct Termination {
     pub exited_after: Duration,
 }
 
-/// `(reference, status)` of a reservation.
-type References = (String, String);
-
 /// A response, with its body parsed as JSON when it is JSON.
 #[derive(Debug)]
 pub struct Resp {
