@@ -100,8 +100,10 @@ impl<'de> Deserialize<'de> for Money {
                 }
                 let scaled = v * 100.0;
                 let cents = scaled.round();
-                // A decimal with two places lands within a few ulps of an integer.
-                if (scaled - cents).abs() > 1e-6 * cents.max(1.0) {
+                // A decimal with two places lands within a few ulps of an integer; a third
+                // decimal digit is at least 0.1 cent away, far above that below MAX_CENTS.
+                let tolerance = cents.abs() * 8.0 * f64::EPSILON + 1e-9;
+                if (scaled - cents).abs() > tolerance {
                     return Err(err());
                 }
                 Money::from_cents(cents as i64).ok_or_else(err)
@@ -152,6 +154,9 @@ mod tests {
             "-1",
             "0.001",
             "1.234",
+            "3999.991",
+            "9999999999.995",
+            "10.000001",
             "1e300",
             "10000000001",
             "\"5\"",
