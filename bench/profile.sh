@@ -19,7 +19,7 @@ GW=$BASE_PORT; ORD=$((BASE_PORT + 1)); PAY=$((BASE_PORT + 2)); INV=$((BASE_PORT 
 CLIENTS=${CLIENTS:-64}
 SECS=${SECS:-10}
 WORK=$(mktemp -d /tmp/pv-profile.XXXXXX)
-BIN=$ROOT/target/release/pedidos-veloz
+BIN=${PV_BIN:-$ROOT/target/release/pedidos-veloz}
 LOADGEN=$ROOT/target/release/loadgen
 PID=""
 trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$WORK"' EXIT

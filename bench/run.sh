@@ -38,7 +38,7 @@ ITEMS=${ITEMS:-100}
 GW=$BASE_PORT; ORD=$((BASE_PORT + 1)); PAY=$((BASE_PORT + 2)); INV=$((BASE_PORT + 3)); NGX=$((BASE_PORT + 80))
 DUR_S=${DUR%s}
 WORK=$(mktemp -d /tmp/pv-bench.XXXXXX)
-BIN=$ROOT/target/release/pedidos-veloz
+BIN=${PV_BIN:-$ROOT/target/release/pedidos-veloz}
 LOADGEN=$ROOT/target/release/loadgen
 PLATFORM_PID=""
 NGINX_PID=""
@@ -67,7 +67,7 @@ if [ ! -x bench/.venv/bin/python ] || ! bench/.venv/bin/python -c 'import matplo
     bench/.venv/bin/pip install -q matplotlib
 fi
 log "release build"
-cargo build --release -q -p pedidos-veloz -p loadgen
+[ -n "${PV_BIN:-}" ] || cargo build --release -q -p pedidos-veloz -p loadgen
 
 mkdir -p "$OUT"
 rm -f "$OUT"/*.json "$OUT"/chart.png "$OUT"/summary.md
@@ -198,6 +198,7 @@ reads_block() {
         lg "$b-get-items-gateway-c64-r$r" --url "http://127.0.0.1:$GW" --scenario get --path /items -c 64
         lg "$b-get-item-gateway-c64-r$r" --url "http://127.0.0.1:$GW" --scenario get --path "/items/$HOT" -c 64
         if [ "$b" = pg ]; then
+            lg "$b-get-items-direct-c64-r$r" --url "http://127.0.0.1:$INV" --scenario get --path /items -c 64
             lg "$b-get-item-direct-c64-r$r" --url "http://127.0.0.1:$INV" --scenario get --path "/items/$HOT" -c 64
             lg "$b-get-item-nginx-c64-r$r" --url "http://127.0.0.1:$NGX" --scenario get --path "/items/$HOT" -c 64
             # Added latency of one proxy hop: one client, nothing queues.
