@@ -129,6 +129,18 @@ pub struct Migrations {
     pub sqlite: fn() -> Migrator,
 }
 
+/// The [`Migrations`] of the calling service crate, embedded from its
+/// `migrations/postgres` and `migrations/sqlite` folders.
+#[macro_export]
+macro_rules! service_migrations {
+    () => {
+        $crate::db::Migrations {
+            postgres: || ::sqlx::migrate!("migrations/postgres"),
+            sqlite: || ::sqlx::migrate!("migrations/sqlite"),
+        }
+    };
+}
+
 /// A service's database: a writer pool and a reader pool (the same pool on PostgreSQL).
 #[derive(Debug, Clone)]
 pub struct Db {

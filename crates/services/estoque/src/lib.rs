@@ -15,21 +15,9 @@ use platform::shutdown::Shutdown;
 use platform::{names, with_conn, ApiError};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
-use sqlx::migrate::Migrator;
 use utoipa::OpenApi;
 
-fn postgres_migrations() -> Migrator {
-    sqlx::migrate!("migrations/postgres")
-}
-
-fn sqlite_migrations() -> Migrator {
-    sqlx::migrate!("migrations/sqlite")
-}
-
-pub static MIGRATIONS: Migrations = Migrations {
-    postgres: postgres_migrations,
-    sqlite: sqlite_migrations,
-};
+pub static MIGRATIONS: Migrations = platform::service_migrations!();
 
 /// Business metrics of the inventory.
 #[derive(Clone, Default)]

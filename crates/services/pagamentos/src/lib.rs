@@ -13,24 +13,12 @@ use platform::names;
 use platform::server::Component;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use sqlx::migrate::Migrator;
 use std::sync::Arc;
 use utoipa::OpenApi;
 
 use payment::{OutcomeLabels, Processor};
 
-fn postgres_migrations() -> Migrator {
-    sqlx::migrate!("migrations/postgres")
-}
-
-fn sqlite_migrations() -> Migrator {
-    sqlx::migrate!("migrations/sqlite")
-}
-
-pub static MIGRATIONS: Migrations = Migrations {
-    postgres: postgres_migrations,
-    sqlite: sqlite_migrations,
-};
+pub static MIGRATIONS: Migrations = platform::service_migrations!();
 
 /// Settings of the simulated processor.
 #[derive(Debug, Clone, clap::Args)]

@@ -25,24 +25,12 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
-use sqlx::migrate::Migrator;
 use utoipa::OpenApi;
 
 use clients::{Inventory, Payments};
 use order::OrderStatus;
 
-fn postgres_migrations() -> Migrator {
-    sqlx::migrate!("migrations/postgres")
-}
-
-fn sqlite_migrations() -> Migrator {
-    sqlx::migrate!("migrations/sqlite")
-}
-
-pub static MIGRATIONS: Migrations = Migrations {
-    postgres: postgres_migrations,
-    sqlite: sqlite_migrations,
-};
+pub static MIGRATIONS: Migrations = platform::service_migrations!();
 
 /// Where the services pedidos calls are (set by the binary in all-in-one mode).
 #[derive(Debug, Clone, clap::Args)]

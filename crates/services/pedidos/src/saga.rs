@@ -125,7 +125,7 @@ async fn run(r: &Runner<'_>, mut record: OrderRecord) -> Result<OrderRecord, Api
     record.apply_reservation(&reservation);
     if reservation.status == "released" {
         // An earlier run was declined, or the order is being cancelled.
-        return settle_released(r, record).await;
+        return void_and_finish(r, record).await;
     }
 
     // 3. Charge the exact total (nothing to charge for free items).
@@ -203,8 +203,12 @@ fn code_of(body: &Value) -> &str {
     body.get("code").and_then(Value::as_str).unwrap_or("")
 }
 
-/// The reservation was released before we got here: the payment record says why.
-async fn settle_released(r: &Runner<'_>, mut record: OrderRecord) -> Result<OrderRecord, ApiError> {
+/// Settles the payment of an order whose stock is no longer held, and ends it: the
+/// reservation was released before we got here (an earlier run was declined, or the
+/// order is being cancelled), or could not be committed after an approved charge. The
+/// void refunds an approved charge, keeps a declined one, and fences the order against
+/// any charge still on its way; the payment's status then says how the order ends.
+async fn void_and_finish(r: &Runner<'_>, mut record: OrderRecord) -> Result<OrderRecord, ApiError> {
     let Some(timeout) = r.budget("cancel") else {
         return r.postpone(record, "lease exhausted before void").await;
     };
@@ -223,29 +227,6 @@ async fn settle_released(r: &Runner<'_>, mut record: OrderRecord) -> Result<Orde
                 OrderStatus::Cancelled
             };
             r.finish(record, status).await
-        }
-        Reply::Refused(_, body) => {
-            tracing::error!(order_id = record.id(), body = %body, "payment void refused");
-            r.postpone(record, "payment void refused").await
-        }
-        Reply::Unknown(why) => r.postpone(record, &why).await,
-    }
-}
-
-/// Refunds (or voids) the payment and ends the order as cancelled.
-async fn void_and_finish(r: &Runner<'_>, mut record: OrderRecord) -> Result<OrderRecord, ApiError> {
-    let Some(timeout) = r.budget("cancel") else {
-        return r.postpone(record, "lease exhausted before refund").await;
-    };
-    match r
-        .app
-        .payments
-        .void(record.id(), &record.request_id, timeout)
-        .await
-    {
-        Reply::Done(payment) => {
-            record.payment = Some(payment.body);
-            r.finish(record, OrderStatus::Cancelled).await
         }
         Reply::Refused(_, body) => {
             tracing::error!(order_id = record.id(), body = %body, "payment void refused");
