@@ -324,13 +324,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             upstreams,
             settings,
         }) => {
-            let db = open_db(
-                Service::Orders,
-                &database_url(Service::Orders, service.database_url, &data_dir),
-                &common,
-                common.migrate_on_start,
-            )
-            .await?;
+            let db = service_db(Service::Orders, service.database_url, &data_dir, &common).await?;
             (
                 Service::Orders,
                 service.port,
@@ -338,13 +332,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             )
         }
         Some(Command::Payments { service, settings }) => {
-            let db = open_db(
-                Service::Payments,
-                &database_url(Service::Payments, service.database_url, &data_dir),
-                &common,
-                common.migrate_on_start,
-            )
-            .await?;
+            let db =
+                service_db(Service::Payments, service.database_url, &data_dir, &common).await?;
             (
                 Service::Payments,
                 service.port,
@@ -352,13 +341,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             )
         }
         Some(Command::Inventory { service }) => {
-            let db = open_db(
-                Service::Inventory,
-                &database_url(Service::Inventory, service.database_url, &data_dir),
-                &common,
-                common.migrate_on_start,
-            )
-            .await?;
+            let db =
+                service_db(Service::Inventory, service.database_url, &data_dir, &common).await?;
             (
                 Service::Inventory,
                 service.port,
@@ -370,6 +354,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         std::net::SocketAddr::new(common.bind, port.unwrap_or_else(|| default_port(service)));
     let listener = bind(addr).await?;
     serve_all(vec![(component, listener)], shutdown, common.grace).await
+}
+
+/// Opens (and, unless disabled, migrates) one service's database: the URL given, or SQLite under the data dir.
+async fn service_db(
+    service: Service,
+    url: Option<String>,
+    data_dir: &Path,
+    common: &Common,
+) -> anyhow::Result<platform::db::Db> {
+    open_db(
+        service,
+        &database_url(service, url, data_dir),
+        common,
+        common.migrate_on_start,
+    )
+    .await
 }
 
 /// A tiny HTTP GET without a runtime-wide client: the distroless image has no curl.
