@@ -11,7 +11,8 @@
 #                          (default: pg_ctlcluster --skip-systemctl-redirect 15 main restart)
 #
 # The PostgreSQL scenario restarts the whole server: do not point it at a shared one.
+# Arguments are ignored (.ci/run passes the binary path; the test builds its own).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PV_TEST_POSTGRES_URL=${PV_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
-exec timeout 900 cargo test -p pedidos-veloz --test faults -- --ignored --nocapture --test-threads=1 "$@"
+exec timeout 900 cargo test -p pedidos-veloz --test faults -- --ignored --nocapture --test-threads=1

@@ -40,13 +40,15 @@ pub struct Limits {
 }
 
 impl Default for Limits {
-    /// For the internal services: generous, since only the platform calls them.
+    /// For the internal services: generous, since only the platform calls them. No
+    /// header timeout: it would also close idle keep-alive connections, racing the
+    /// callers' pools (which drop idle connections after 30 s themselves).
     fn default() -> Self {
         Self {
             max_connections: 0,
             max_header_bytes: 64 * 1024,
             max_headers: 100,
-            header_read_timeout: Some(Duration::from_secs(30)),
+            header_read_timeout: None,
         }
     }
 }

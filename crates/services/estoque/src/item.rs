@@ -43,10 +43,13 @@ macro_rules! item_columns {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewItem {
-    /// 1-200 characters.
+    /// 1-200 characters, not only spaces.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
     /// Initial stock, default 0.
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub quantity: Option<i64>,
     /// Unit price, default 0.
     pub price: Option<Money>,
@@ -55,8 +58,11 @@ pub struct NewItem {
 /// `PUT`: every field is replaced (description becomes null when absent).
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ItemReplacement {
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub quantity: i64,
     pub price: Money,
 }
@@ -64,9 +70,12 @@ pub struct ItemReplacement {
 /// `PATCH`: only the fields present change.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ItemPatch {
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
     /// New stock available for sale (restock).
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub quantity: Option<i64>,
     pub price: Option<Money>,
 }
@@ -74,6 +83,7 @@ pub struct ItemPatch {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct StockMove {
     /// Units to move, >= 1.
+    #[schema(minimum = 1, maximum = 1_000_000_000)]
     pub quantity: i64,
 }
 
@@ -84,10 +94,13 @@ pub struct StockMoveResult {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Page size, 1-1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
     /// Return items with an id greater than this.
+    #[param(minimum = 0)]
     pub after: Option<i64>,
 }
 

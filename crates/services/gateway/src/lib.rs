@@ -298,9 +298,12 @@ pub fn build(
         "rate limits (requests a second, 0 = off)"
     );
     api.merge(gateway_api());
+    let keys_for_doc = keys.clone();
     api.info.title = "Pedidos Veloz API".into();
     api.info.description = Some("The public API of Pedidos Veloz, served by api-gateway.".into());
-    let document = serde_json::to_vec(&api).map_err(|e| e.to_string())?;
+    let mut document = serde_json::to_value(&api).map_err(|e| e.to_string())?;
+    document_gateway_answers(&mut document, &keys_for_doc);
+    let document = serde_json::to_vec(&document).map_err(|e| e.to_string())?;
     let gateway = Gateway {
         pedidos: Upstream::new(names::PEDIDOS, "pedidos", &upstreams.pedidos_service_url),
         pagamentos: Upstream::new(
@@ -346,6 +349,90 @@ pub fn build(
     component.body_limit = settings.body_limit_bytes;
     component.limits = settings.limits();
     Ok(component)
+}
+
+/// Adds to every operation of the document the answers the platform gives whatever
+/// the operation: 400 for a malformed id, query or body, 413/415 for bodies, 429 from
+/// the rate limits, 401/403 when API keys guard the call, and 502/503/504 when the
+/// upstream is broken, down or slow. The services document their own answers; these
+/// come from the gateway and the shared extractors.
+fn document_gateway_answers(doc: &mut serde_json::Value, keys: &auth::Keys) {
+    let error = |description: &str| {
+        json!({
+            "description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+        })
+    };
+    let has_error_schema = doc.pointer("/components/schemas/ErrorBody").is_some();
+    if !has_error_schema {
+        if let Some(schemas) = doc
+            .pointer_mut("/components/schemas")
+            .and_then(|s| s.as_object_mut())
+        {
+            schemas.insert(
+                "ErrorBody".into(),
+                json!({"type": "object", "required": ["error", "code"],
+                       "properties": {"error": {"type": "string"}, "code": {"type": "string"}}}),
+            );
+        }
+    }
+    let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        let proxied = ["/items", "/orders", "/payments"]
+            .iter()
+            .any(|p| path == p || path.starts_with(&format!("{p}/")));
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for (method, operation) in item.iter_mut() {
+            let Ok(http_method) = Method::from_bytes(method.to_ascii_uppercase().as_bytes()) else {
+                continue;
+            };
+            let has_input = operation.get("parameters").is_some();
+            let has_body = operation.get("requestBody").is_some();
+            let Some(responses) = operation
+                .get_mut("responses")
+                .and_then(|r| r.as_object_mut())
+            else {
+                continue;
+            };
+            let mut add = |status: &str, description: &str| {
+                responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| error(description));
+            };
+            if !proxied {
+                continue;
+            }
+            if has_input || has_body {
+                add("400", "Invalid id, query parameter or body");
+            }
+            if has_body {
+                add("413", "Body larger than the limit");
+                add("415", "Body is not application/json");
+            }
+            add(
+                "429",
+                "Rate limited: retry after the Retry-After header's seconds",
+            );
+            add("502", "The upstream service answered something broken");
+            add(
+                "503",
+                "The upstream service (or its database) is unavailable",
+            );
+            add("504", "The upstream service did not answer in time");
+            if keys.is_enabled() {
+                if let auth::Access::Needs(role) = auth::access(&http_method, path) {
+                    add("401", "An API key is required");
+                    if role == auth::Role::Admin {
+                        add("403", "This call needs an admin API key");
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The gateway's own endpoints, for the OpenAPI document.

@@ -136,7 +136,9 @@ async fn forward(
         // Read and drop a moderately oversized body before answering: a client still
         // sending when the connection closes would see a reset instead of our 413.
         if len <= 8 * gateway.body_limit as u64 {
-            let _ = Limited::new(req.into_body(), 8 * gateway.body_limit).collect().await;
+            let _ = Limited::new(req.into_body(), 8 * gateway.body_limit)
+                .collect()
+                .await;
         }
         return Err(too_large());
     }

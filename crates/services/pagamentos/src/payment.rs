@@ -104,6 +104,7 @@ macro_rules! payment_columns {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewPayment {
     /// The order paid for, >= 1; at most one payment per order.
+    #[schema(minimum = 1)]
     pub order_id: i64,
     /// > 0, at most two decimals.
     pub amount: Money,
@@ -117,10 +118,15 @@ pub struct VoidRequest {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Only the payment of this order.
     pub order_id: Option<i64>,
+    /// Page size, 1-1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
+    /// Return payments with an id greater than this.
+    #[param(minimum = 0)]
     pub after: Option<i64>,
 }
 

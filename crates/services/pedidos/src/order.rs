@@ -152,16 +152,20 @@ impl OrderRecord {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LineRequest {
+    #[schema(minimum = 1)]
     pub item_id: i64,
     /// 1-10000; lines with the same item are merged.
+    #[schema(minimum = 1, maximum = 10000)]
     pub quantity: i64,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewOrder {
-    /// 1-200 characters.
+    /// 1-200 characters, not only spaces.
+    #[schema(min_length = 1, max_length = 200)]
     pub customer: String,
     /// 1-100 lines.
+    #[schema(min_items = 1, max_items = 100)]
     pub items: Vec<LineRequest>,
     /// Default `credit_card`.
     pub payment_method: Option<PaymentMethod>,
@@ -170,8 +174,8 @@ pub struct NewOrder {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OrderCreated {
     pub order: Order,
-    /// The payment as pagamentos-service answered it.
-    #[schema(value_type = Object)]
+    /// The payment as pagamentos-service answered it; null when the order is free.
+    #[schema(value_type = Option<Object>)]
     pub payment: Option<Value>,
 }
 
@@ -181,12 +185,17 @@ pub struct OrderOnly {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Only orders in this status.
     pub status: Option<OrderStatus>,
     /// Only orders of this customer (exact match).
     pub customer: Option<String>,
+    /// Page size, 1-1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
+    /// Return orders with an id greater than this.
+    #[param(minimum = 0)]
     pub after: Option<i64>,
 }
 
@@ -647,7 +656,7 @@ pub fn merge_lines(lines: &[LineRequest]) -> Result<BTreeMap<i64, i64>, ApiError
 }
 
 #[utoipa::path(post, path = "/orders", tag = "pedidos", request_body = NewOrder,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Up to 255 characters; a retry with the same key and body returns the first response")),
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, description = "Up to 255 characters; a retry with the same key and body returns the first response")),
     responses((status = 201, description = "Paid or payment declined (see `order.status`)", body = OrderCreated),
               (status = 202, description = "Outcome not known yet: the order is `pending` and will be finished by the recovery worker", body = OrderOnly),
               (status = 400, body = platform::error::ErrorBody),
