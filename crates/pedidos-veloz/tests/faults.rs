@@ -197,7 +197,16 @@ impl Run {
 
 /// SIGKILL one component mid-load, start it again after `down`.
 async fn kill_and_restart(name: &'static str, service: Service, down: Duration) {
-    let Some(mut run) = Run::start(name, options()).await else {
+    kill_and_restart_with(name, service, down, options()).await;
+}
+
+async fn kill_and_restart_with(
+    name: &'static str,
+    service: Service,
+    down: Duration,
+    options: Options,
+) {
+    let Some(mut run) = Run::start(name, options).await else {
         return;
     };
     let fault_at = Instant::now();
@@ -238,10 +247,15 @@ async fn f1_payments_killed_and_back_after_5s() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "fault injection: minutes, PostgreSQL; run with --ignored"]
 async fn f2_orders_killed_mid_saga() {
-    kill_and_restart(
+    // A slower processor keeps several sagas between their steps at any moment.
+    kill_and_restart_with(
         "orders SIGKILL mid-saga",
         Service::Orders,
         Duration::from_secs(1),
+        Options {
+            payment_latency_ms: 300,
+            ..options()
+        },
     )
     .await;
 }
