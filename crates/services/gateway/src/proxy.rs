@@ -154,6 +154,9 @@ async fn forward(
     })?;
     strip_hop_by_hop(&mut parts.headers);
     parts.headers.remove(header::HOST);
+    // The key stops here: the services do not need it, so it cannot reach their logs.
+    parts.headers.remove("x-api-key");
+    parts.headers.remove(header::AUTHORIZATION);
     // The upstream continues the gateway's span, which continues the client's trace.
     platform::telemetry::inject(&mut parts.headers);
     if let Ok(value) = HeaderValue::from_str(&peer.ip().to_string()) {
