@@ -471,3 +471,38 @@ on_both_backends!(openapi_matches_the_answers, |backend: Backend| async move {
             .is_some_and(|t| t.iter().any(|t| t["type"] == "null"));
     assert!(nullable, "payment must be nullable: {payment}");
 });
+
+on_both_backends!(
+    open_connections_are_limited,
+    |backend: Backend| async move {
+        let p = Platform::start_with(
+            backend,
+            Options {
+                max_connections: 2,
+                ..Default::default()
+            },
+        )
+        .await;
+        // Two clients hold connections open without sending anything.
+        let idle_a = tokio::net::TcpStream::connect(p.topology.gateway)
+            .await
+            .expect("connect");
+        let _idle_b = tokio::net::TcpStream::connect(p.topology.gateway)
+            .await
+            .expect("connect");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        // A third waits in the accept queue: no answer while both are open.
+        let url = p.url("/items");
+        let waiting = tokio::spawn(async move {
+            Http::new()
+                .try_raw("GET", &url, Vec::new(), &[], Duration::from_secs(10))
+                .await
+        });
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(!waiting.is_finished(), "a third connection was served");
+        // One closes: the waiting request is served.
+        drop(idle_a);
+        let r = waiting.await.expect("task").expect("answer");
+        assert_eq!(r.status, 200);
+    }
+);

@@ -80,6 +80,8 @@ pub struct Options {
     pub rate_limit_per_key: f64,
     /// The gateway's time limit for a client to send its headers (0 = none).
     pub header_read_timeout_ms: u64,
+    /// The gateway's limit of open client connections (0 = none).
+    pub max_connections: usize,
     /// After SIGTERM, how long `/readyz` answers 503 before the listener closes.
     pub shutdown_delay_ms: u64,
     /// After the listener closes, how long in-flight requests may take.
@@ -101,6 +103,7 @@ impl Default for Options {
             rate_limit_per_address: 0.0,
             rate_limit_per_key: 0.0,
             header_read_timeout_ms: 10_000,
+            max_connections: 4096,
             shutdown_delay_ms: 0,
             grace_seconds: 5,
             env: Vec::new(),
@@ -207,6 +210,7 @@ impl Platform {
                 rate_limit_per_address: options.rate_limit_per_address,
                 rate_limit_per_key: options.rate_limit_per_key,
                 header_read_timeout_ms: options.header_read_timeout_ms,
+                max_connections: options.max_connections,
                 ..Default::default()
             },
         };
