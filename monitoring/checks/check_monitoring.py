@@ -513,7 +513,8 @@ def cmd_live(names_file: str, expositions: list[str]) -> int:
 
 
 GRAFANA_VARS = {
-    "$__rate_interval": "1m", "$__interval": "15s", "$__range": "10m",
+    # Windows as wide as the whole e2e run: a slow machine must not age the traffic out.
+    "$__rate_interval": "10m", "$__interval": "15s", "$__range": "10m",
     "$component": ".+",
 }
 
