@@ -9,6 +9,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json as JsonBody};
 use chrono::{DateTime, Utc};
+use platform::db::PoolKind;
 use platform::extract::{Id, Json, Query};
 use platform::money::Money;
 use platform::page::Page;
@@ -304,6 +305,122 @@ pub struct Draft<'a> {
 pub async fn insert(app: &AppState, draft: &Draft<'_>) -> Result<Inserted, ApiError> {
     let Draft {
         customer,
+        method,
+        idempotency_key,
+        fingerprint,
+        request_id,
+        ..
+    } = *draft;
+    let now = platform::now();
+    let inserted = match &app.db.writer().kind {
+        PoolKind::Postgres(pool) => insert_pg(app, pool, draft, now).await?,
+        PoolKind::Sqlite(_) => insert_in_steps(app, draft, now).await?,
+    };
+    match inserted {
+        Some((id, items)) => Ok(Inserted::New(OrderRecord {
+            order: Order {
+                id,
+                customer: customer.to_owned(),
+                status: OrderStatus::Pending,
+                total: Money::ZERO,
+                items,
+                payment_id: None,
+                payment_method: method.as_str().to_owned(),
+                created_at: now,
+                updated_at: now,
+            },
+            reservation_id: None,
+            payment: None,
+            failure: None,
+            fingerprint: fingerprint.to_owned(),
+            request_id: request_id.to_owned(),
+            attempts: 0,
+        })),
+        None => {
+            let key = idempotency_key.unwrap_or_default();
+            let row: Option<OrderRow> = with_conn!(app.db.writer(), |conn| {
+                sqlx::query_as(concat!(
+                    "SELECT ",
+                    order_columns!(),
+                    " FROM orders WHERE idempotency_key = $1"
+                ))
+                .bind(key)
+                .fetch_optional(&mut *conn)
+                .await?
+            });
+            let row = row.ok_or_else(ApiError::internal)?;
+            let items = load_lines(app, &[row.id])
+                .await?
+                .remove(&row.id)
+                .unwrap_or_default();
+            Ok(Inserted::Existing(row.into_record(items)))
+        }
+    }
+}
+
+/// The new order's id and lines, or `None` when its idempotency key is taken.
+type InsertedRows = Option<(i64, Vec<OrderLine>)>;
+
+/// PostgreSQL: the order and all its lines in ONE autocommit statement (instead of
+/// BEGIN, one statement for the order and one per line, COMMIT). With the
+/// idempotency key taken, `o` is empty and so nothing at all is inserted.
+async fn insert_pg(
+    app: &AppState,
+    pool: &sqlx::PgPool,
+    draft: &Draft<'_>,
+    now: DateTime<Utc>,
+) -> Result<InsertedRows, ApiError> {
+    let (item_ids, quantities): (Vec<i64>, Vec<i64>) =
+        draft.lines.iter().map(|(i, q)| (*i, *q)).unzip();
+    let mut conn = app.db.writer().timed_acquire(pool).await?;
+    let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
+        "WITH o AS ( \
+             INSERT INTO orders (customer, status, total_cents, payment_method, idempotency_key, request_fingerprint, \
+             request_id, attempts, lease_until, created_at, updated_at) \
+             VALUES ($1, 'pending', 0, $2, $3, $4, $5, 0, $6, $7, $7) \
+             ON CONFLICT (idempotency_key) DO NOTHING RETURNING id), \
+         l AS ( \
+             INSERT INTO order_lines (order_id, item_id, quantity) \
+             SELECT o.id, x.item_id, x.quantity FROM o, unnest($8::bigint[], $9::bigint[]) AS x(item_id, quantity) \
+             ORDER BY x.item_id \
+             RETURNING id, item_id, quantity) \
+         SELECT o.id, l.id, l.item_id, l.quantity FROM o, l ORDER BY l.item_id",
+    )
+    .bind(draft.customer)
+    .bind(draft.method.as_str())
+    .bind(draft.idempotency_key)
+    .bind(draft.fingerprint)
+    .bind(draft.request_id)
+    .bind(draft.lease_until)
+    .bind(now)
+    .bind(&item_ids)
+    .bind(&quantities)
+    .fetch_all(&mut *conn)
+    .await?;
+    let Some(&(id, ..)) = rows.first() else {
+        return Ok(None);
+    };
+    let items = rows
+        .into_iter()
+        .map(|(_, line_id, item_id, quantity)| OrderLine {
+            id: line_id,
+            item_id,
+            item_name: None,
+            quantity,
+            unit_price: None,
+        })
+        .collect();
+    Ok(Some((id, items)))
+}
+
+/// Either backend: one transaction, one statement for the order and one per line.
+async fn insert_in_steps(
+    app: &AppState,
+    draft: &Draft<'_>,
+    now: DateTime<Utc>,
+) -> Result<InsertedRows, ApiError> {
+    let Draft {
+        customer,
         lines,
         method,
         idempotency_key,
@@ -311,8 +428,7 @@ pub async fn insert(app: &AppState, draft: &Draft<'_>) -> Result<Inserted, ApiEr
         request_id,
         lease_until,
     } = *draft;
-    let now = platform::now();
-    let inserted: Option<(i64, Vec<OrderLine>)> = with_conn!(app.db.writer(), |conn| {
+    Ok(with_conn!(app.db.writer(), |conn| {
         let mut tx = conn.begin().await?;
         let id: Option<(i64,)> = sqlx::query_as(
             "INSERT INTO orders (customer, status, total_cents, payment_method, idempotency_key, request_fingerprint, \
@@ -354,47 +470,7 @@ pub async fn insert(app: &AppState, draft: &Draft<'_>) -> Result<Inserted, ApiEr
                 Some((id, items))
             }
         }
-    });
-    match inserted {
-        Some((id, items)) => Ok(Inserted::New(OrderRecord {
-            order: Order {
-                id,
-                customer: customer.to_owned(),
-                status: OrderStatus::Pending,
-                total: Money::ZERO,
-                items,
-                payment_id: None,
-                payment_method: method.as_str().to_owned(),
-                created_at: now,
-                updated_at: now,
-            },
-            reservation_id: None,
-            payment: None,
-            failure: None,
-            fingerprint: fingerprint.to_owned(),
-            request_id: request_id.to_owned(),
-            attempts: 0,
-        })),
-        None => {
-            let key = idempotency_key.unwrap_or_default();
-            let row: Option<OrderRow> = with_conn!(app.db.writer(), |conn| {
-                sqlx::query_as(concat!(
-                    "SELECT ",
-                    order_columns!(),
-                    " FROM orders WHERE idempotency_key = $1"
-                ))
-                .bind(key)
-                .fetch_optional(&mut *conn)
-                .await?
-            });
-            let row = row.ok_or_else(ApiError::internal)?;
-            let items = load_lines(app, &[row.id])
-                .await?
-                .remove(&row.id)
-                .unwrap_or_default();
-            Ok(Inserted::Existing(row.into_record(items)))
-        }
-    }
+    }))
 }
 
 async fn load_lines(app: &AppState, ids: &[i64]) -> Result<HashMap<i64, Vec<OrderLine>>, ApiError> {
