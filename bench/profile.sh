@@ -77,8 +77,8 @@ PY
     echo "## CPU by process (perf cpu-clock, whole machine)"
     perf report -i "$WORK/perf.data" --stdio --sort comm 2>/dev/null | grep -v '^#' | grep -v '^$' | head -15
     echo
-    echo "## pedidos-veloz: top symbols"
-    perf report -i "$WORK/perf.data" --stdio --comm pedidos-veloz --sort dso,sym 2>/dev/null | grep -v '^#' | grep -v '^$' | head -45
+    echo "## pedidos-veloz (its tokio-rt-worker threads): top symbols"
+    perf report -i "$WORK/perf.data" --stdio --comm tokio-rt-worker --sort dso,sym 2>/dev/null | grep -v '^#' | grep -v '^$' | head -45
     echo
     echo "## pedidos-veloz: by thread"
     perf report -i "$WORK/perf.data" --stdio --sort comm,pid 2>/dev/null | grep -v '^#' | grep -v '^$' | head -8
