@@ -35,21 +35,24 @@ on_both_backends!(
         let p = Arc::new(Platform::start(backend).await);
         let item = p.item("Tênis", 50, 199.99).await;
         let statuses = stampede(&p, item, 200).await;
-        // Under a loaded test machine a saga may outlive its call timeouts: it then
-        // answers 202 and the recovery worker finishes it. The outcome must not change.
+        // Under a loaded test machine a saga may outlive its call timeouts (202), or a
+        // request may wait too long for a database connection (503, the order then left
+        // pending or never recorded): the recovery worker finishes what was recorded.
+        // The outcome, checked below from the databases, must not change.
         assert_eq!(
-            count(&statuses, 201) + count(&statuses, 202) + count(&statuses, 409),
+            count(&statuses, 201)
+                + count(&statuses, 202)
+                + count(&statuses, 409)
+                + count(&statuses, 503),
             200,
             "statuses: {statuses:?}"
         );
-        assert!(
-            count(&statuses, 201) + count(&statuses, 202) >= 50,
-            "statuses: {statuses:?}"
-        );
-        p.settle(Duration::from_secs(20)).await;
+        assert!(count(&statuses, 201) <= 50, "statuses: {statuses:?}");
+        p.settle(Duration::from_secs(30)).await;
         assert_eq!(p.stock(item).await, (0, 0, 50));
+        let recorded = p.all("/orders").await.len();
         assert_eq!(p.all("/orders?status=paid").await.len(), 50);
-        assert_eq!(p.all("/orders?status=rejected").await.len(), 150);
+        assert_eq!(p.all("/orders?status=rejected").await.len(), recorded - 50);
         assert_eq!(p.all("/payments").await.len(), 50);
         p.assert_invariants(&[(item, 50)]).await;
     }
