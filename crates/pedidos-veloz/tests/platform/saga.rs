@@ -222,14 +222,19 @@ on_both_backends!(
                 .await;
             });
         }
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        // Kill it while sagas hold stock and wait on the slow processor, however loaded
+        // the machine is.
+        let mut held = 0;
+        for _ in 0..200 {
+            held = p.stock(item).await.1;
+            if held > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        assert!(held > 0, "no saga reached its reservation");
         p.crash(Service::Orders).await;
         while tasks.join_next().await.is_some() {}
-        let (_, held, _) = p.stock(item).await;
-        assert!(
-            held > 0,
-            "the crash should leave units held by unfinished sagas"
-        );
         p.restart(Service::Orders).await;
         p.settle(Duration::from_secs(20)).await;
         p.assert_invariants(&[(item, 40)]).await;
