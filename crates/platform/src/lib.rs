@@ -11,6 +11,7 @@ pub mod db;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod lines;
 pub mod metrics;
 pub mod money;
 pub mod page;

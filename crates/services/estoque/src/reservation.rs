@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use platform::db::PoolKind;
 use platform::extract::{Id, Json};
 use platform::money::Money;
-use platform::{check_range, check_text, with_conn, ApiError};
+use platform::{check_text, with_conn, ApiError};
 use serde::{Deserialize, Serialize};
 use sqlx::Connection;
 use utoipa::ToSchema;
@@ -22,8 +22,7 @@ use utoipa::ToSchema;
 use crate::item::insufficient_stock;
 use crate::AppState;
 
-pub const MAX_LINES: usize = 100;
-pub const MAX_LINE_QUANTITY: i64 = 10_000;
+pub use platform::lines::{merge_lines, LineRequest, MAX_LINES, MAX_LINE_QUANTITY};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -83,12 +82,6 @@ struct ReservationRow {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct LineRequest {
-    pub item_id: i64,
-    pub quantity: i64,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
 pub struct NewReservation {
     /// The caller's idempotency reference, e.g. `order-42`.
     pub reference: String,
@@ -112,35 +105,6 @@ fn total_of(lines: &[ReservationLine]) -> Result<Money, ApiError> {
                 )
             })
     })
-}
-
-/// Validates and merges repeated item ids; the result is in item-id order.
-pub fn merge_lines(lines: &[LineRequest]) -> Result<BTreeMap<i64, i64>, ApiError> {
-    if lines.is_empty() || lines.len() > MAX_LINES {
-        return Err(ApiError::invalid_field(
-            "items",
-            format!("items must have 1 to {MAX_LINES} lines"),
-        ));
-    }
-    let mut merged = BTreeMap::new();
-    for (i, line) in lines.iter().enumerate() {
-        if line.item_id < 1 {
-            return Err(ApiError::invalid_field(
-                &format!("items[{i}].item_id"),
-                "item_id must be >= 1",
-            ));
-        }
-        check_range(
-            &format!("items[{i}].quantity"),
-            line.quantity,
-            1,
-            MAX_LINE_QUANTITY,
-        )?;
-        let sum: &mut i64 = merged.entry(line.item_id).or_insert(0);
-        *sum += line.quantity;
-        check_range(&format!("items[{i}].quantity"), *sum, 1, MAX_LINE_QUANTITY)?;
-    }
-    Ok(merged)
 }
 
 fn reservation_not_found(id: i64) -> ApiError {

@@ -14,7 +14,7 @@ use platform::extract::{Id, Json, Query};
 use platform::money::Money;
 use platform::page::Page;
 use platform::request_id::RequestId;
-use platform::{check_range, check_text, with_conn, ApiError};
+use platform::{check_text, with_conn, ApiError};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sqlx::Connection;
@@ -23,8 +23,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::clients::Reservation;
 use crate::{saga, AppState};
 
-pub const MAX_LINES: usize = 100;
-pub const MAX_LINE_QUANTITY: i64 = 10_000;
+pub use platform::lines::{merge_lines, LineRequest, MAX_LINES, MAX_LINE_QUANTITY};
 const MAX_CUSTOMER: usize = 200;
 const MAX_IDEMPOTENCY_KEY: usize = 255;
 
@@ -149,15 +148,6 @@ impl OrderRecord {
             }
         }
     }
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct LineRequest {
-    #[schema(minimum = 1)]
-    pub item_id: i64,
-    /// 1-10000; lines with the same item are merged.
-    #[schema(minimum = 1, maximum = 10000)]
-    pub quantity: i64,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -753,35 +743,6 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
         ));
     }
     Ok(Some(key.to_owned()))
-}
-
-/// Validates the lines and merges repeated item ids (in item-id order).
-pub fn merge_lines(lines: &[LineRequest]) -> Result<BTreeMap<i64, i64>, ApiError> {
-    if lines.is_empty() || lines.len() > MAX_LINES {
-        return Err(ApiError::invalid_field(
-            "items",
-            format!("items must have 1 to {MAX_LINES} lines"),
-        ));
-    }
-    let mut merged = BTreeMap::new();
-    for (i, line) in lines.iter().enumerate() {
-        if line.item_id < 1 {
-            return Err(ApiError::invalid_field(
-                &format!("items[{i}].item_id"),
-                "item_id must be >= 1",
-            ));
-        }
-        check_range(
-            &format!("items[{i}].quantity"),
-            line.quantity,
-            1,
-            MAX_LINE_QUANTITY,
-        )?;
-        let sum: &mut i64 = merged.entry(line.item_id).or_insert(0);
-        *sum += line.quantity;
-        check_range(&format!("items[{i}].quantity"), *sum, 1, MAX_LINE_QUANTITY)?;
-    }
-    Ok(merged)
 }
 
 #[utoipa::path(post, path = "/orders", tag = "pedidos", request_body = NewOrder,
