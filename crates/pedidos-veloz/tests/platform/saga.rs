@@ -279,13 +279,39 @@ on_both_backends!(
             .send(
                 "POST",
                 &p.url("/orders"),
-                Some(body),
+                Some(body.clone()),
                 &[("idempotency-key", &long_key)],
             )
             .await;
         assert_eq!(
             (too_long.status, too_long.code()),
             (400, "invalid_idempotency_key")
+        );
+        // A retry after the order was cancelled returns the order as it is now.
+        let id = first.body["order"]["id"].as_i64().unwrap();
+        assert_eq!(
+            p.post(&format!("/orders/{id}/cancel"), json!({}))
+                .await
+                .status,
+            200
+        );
+        let after_cancel = p
+            .http
+            .send("POST", &p.url("/orders"), Some(body.clone()), &headers)
+            .await;
+        assert_eq!(
+            (
+                after_cancel.status,
+                after_cancel.body["order"]["status"].clone()
+            ),
+            (200, json!("cancelled")),
+            "{}",
+            after_cancel.text
+        );
+        assert_eq!(
+            p.all("/payments").await.len(),
+            1,
+            "the retry charged nothing"
         );
         // Concurrent retries with one key still make one order.
         let arc = Arc::new(p);

@@ -749,6 +749,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, description = "Up to 255 characters; a retry with the same key and body returns the first response")),
     responses((status = 201, description = "Paid or payment declined (see `order.status`)", body = OrderCreated),
               (status = 202, description = "Outcome not known yet: the order is `pending` and will be finished by the recovery worker", body = OrderOnly),
+              (status = 200, description = "Idempotent retry of an order that has been cancelled since the first request", body = OrderOnly),
               (status = 400, body = platform::error::ErrorBody),
               (status = 404, description = "An item does not exist: the order is `rejected`", body = platform::error::ErrorBody),
               (status = 409, description = "Insufficient stock: the order is `rejected`, nothing is held", body = platform::error::ErrorBody),
