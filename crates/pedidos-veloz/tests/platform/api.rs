@@ -612,3 +612,79 @@ on_both_backends!(
         assert_eq!(p.stock(a).await, (3, 0, 2));
     }
 );
+
+// Concurrent holds and settles are applied in shared batches (estoque's group commit):
+// within one batch, each request must still get its own all-or-nothing outcome.
+on_both_backends!(
+    concurrent_reservations_keep_their_own_outcome,
+    |backend: Backend| async move {
+        let p = Platform::start(backend).await;
+        let item = p.item("Lote", 20, 1.0).await;
+        let inv = |path: &str| p.service_url(Service::Inventory, path);
+        let mut holds = tokio::task::JoinSet::new();
+        for n in 0..18 {
+            // 8 retries of one reference wanting 2 units, 10 others wanting 3 each.
+            let (reference, quantity) = if n < 8 {
+                ("dup".to_string(), 2)
+            } else {
+                (format!("r{n}"), 3)
+            };
+            let (http, url) = (p.http.clone(), inv("/reservations"));
+            holds.spawn(async move {
+                let body = json!({"reference": reference, "items": [{"item_id": item, "quantity": quantity}]});
+                let r = http.send("POST", &url, Some(body), &[]).await;
+                (reference, r.status, r.body)
+            });
+        }
+        let (mut dup_ids, mut dup_created, mut held, mut refused) = (Vec::new(), 0, Vec::new(), 0);
+        while let Some(joined) = holds.join_next().await {
+            let (reference, status, body) = joined.unwrap();
+            match (reference.as_str(), status) {
+                ("dup", 201 | 200) => {
+                    dup_created += usize::from(status == 201);
+                    dup_ids.push(body["id"].as_i64().unwrap());
+                }
+                (_, 201) => held.push(body["id"].as_i64().unwrap()),
+                (_, 409) => {
+                    assert_eq!(body["code"], "insufficient_stock", "{body}");
+                    refused += 1;
+                }
+                other => panic!("unexpected answer {other:?}: {body}"),
+            }
+        }
+        assert_eq!(dup_created, 1, "one reference, one reservation");
+        assert!(dup_ids.windows(2).all(|w| w[0] == w[1]), "{dup_ids:?}");
+        assert_eq!(held.len() + refused, 10);
+        let reserved = 2 + 3 * held.len() as i64;
+        assert_eq!(p.stock(item).await, (20 - reserved, reserved, 0));
+        if refused > 0 {
+            assert!(
+                20 - reserved < 3,
+                "a hold was refused while its units were free"
+            );
+        }
+
+        // Commit every held reservation twice at once, release the duplicate's.
+        let mut settles = tokio::task::JoinSet::new();
+        for &id in held.iter().chain(&held) {
+            let (http, url) = (p.http.clone(), inv(&format!("/reservations/{id}/commit")));
+            settles.spawn(async move { http.send("POST", &url, None, &[]).await });
+        }
+        let (http, url) = (
+            p.http.clone(),
+            inv(&format!("/reservations/{}/release", dup_ids[0])),
+        );
+        settles.spawn(async move { http.send("POST", &url, None, &[]).await });
+        while let Some(joined) = settles.join_next().await {
+            let r = joined.unwrap();
+            assert_eq!(r.status, 200, "{}", r.text);
+            assert!(matches!(
+                r.body["status"].as_str(),
+                Some("committed" | "released")
+            ));
+            assert_eq!(r.body["items"][0]["item_name"], "Lote");
+        }
+        let sold = 3 * held.len() as i64;
+        assert_eq!(p.stock(item).await, (20 - sold, 0, sold));
+    }
+);

@@ -1,6 +1,7 @@
 //! estoque-service (inventory): the item catalogue and its stock, and the
 //! all-or-nothing reservations that the order saga holds, commits or releases.
 
+pub mod batch;
 pub mod item;
 pub mod reservation;
 
@@ -31,6 +32,7 @@ pub struct InventoryMetrics {
 pub struct AppState {
     pub db: Db,
     pub metrics: InventoryMetrics,
+    pub batcher: batch::Batcher,
 }
 
 /// The public API (through the gateway).
@@ -122,6 +124,7 @@ pub fn build(db: Db, shutdown: &Shutdown) -> Component {
         business.reserved_units.clone(),
     );
     let state = AppState {
+        batcher: batch::Batcher::start(db.clone(), business.clone()),
         db: db.clone(),
         metrics: business,
     };
