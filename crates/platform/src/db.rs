@@ -165,7 +165,11 @@ impl Db {
                 .application_name(&options.application_name)
                 // Bounded waits: a stuck lock or query fails as 503 instead of hanging.
                 .options([("lock_timeout", "5s"), ("statement_timeout", "15s")]);
+            // No ping before every acquisition (sqlx's default): it was one extra round
+            // trip per statement on the order path. A connection that died meanwhile
+            // (a database restart) fails its statement once with a 503 and is dropped.
             let pool = PgPoolOptions::new()
+                .test_before_acquire(false)
                 .max_connections(options.max_connections)
                 .acquire_timeout(options.acquire_timeout)
                 .connect_lazy_with(connect);
