@@ -11,6 +11,7 @@ use platform::money::Money;
 use platform::page::Page;
 use platform::{check_len, check_range, check_text, with_conn, ApiError};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
@@ -129,7 +130,7 @@ fn item_not_found(id: i64) -> ApiError {
     responses((status = 200, description = "Items in id order; a `Link` header points to the next page", body = [Item]),
               (status = 400, body = platform::error::ErrorBody)))]
 pub async fn list(
-    State(app): State<AppState>,
+    State(app): State<Arc<AppState>>,
     Query(params): Query<ListParams>,
 ) -> Result<Response, ApiError> {
     let page = Page::new(params.limit, params.after)?;
@@ -163,7 +164,10 @@ pub async fn find(app: &AppState, id: i64) -> Result<Option<Item>, ApiError> {
 
 #[utoipa::path(get, path = "/items/{id}", tag = "estoque", params(("id" = i64, Path)),
     responses((status = 200, body = Item), (status = 400, body = platform::error::ErrorBody), (status = 404, body = platform::error::ErrorBody)))]
-pub async fn get_one(State(app): State<AppState>, Id(id): Id) -> Result<JsonBody<Item>, ApiError> {
+pub async fn get_one(
+    State(app): State<Arc<AppState>>,
+    Id(id): Id,
+) -> Result<JsonBody<Item>, ApiError> {
     find(&app, id)
         .await?
         .map(JsonBody)
@@ -175,7 +179,7 @@ pub async fn get_one(State(app): State<AppState>, Id(id): Id) -> Result<JsonBody
               (status = 400, body = platform::error::ErrorBody), (status = 413, body = platform::error::ErrorBody),
               (status = 415, body = platform::error::ErrorBody)))]
 pub async fn create(
-    State(app): State<AppState>,
+    State(app): State<Arc<AppState>>,
     Json(new): Json<NewItem>,
 ) -> Result<Response, ApiError> {
     check_fields(Some(&new.name), new.description.as_deref(), new.quantity)?;
@@ -205,7 +209,7 @@ pub async fn create(
 #[utoipa::path(put, path = "/items/{id}", tag = "estoque", params(("id" = i64, Path)), request_body = ItemReplacement,
     responses((status = 200, body = Item), (status = 400, body = platform::error::ErrorBody), (status = 404, body = platform::error::ErrorBody)))]
 pub async fn replace(
-    State(app): State<AppState>,
+    State(app): State<Arc<AppState>>,
     Id(id): Id,
     Json(item): Json<ItemReplacement>,
 ) -> Result<JsonBody<Item>, ApiError> {
@@ -228,7 +232,7 @@ pub async fn replace(
 #[utoipa::path(patch, path = "/items/{id}", tag = "estoque", params(("id" = i64, Path)), request_body = ItemPatch,
     responses((status = 200, body = Item), (status = 400, body = platform::error::ErrorBody), (status = 404, body = platform::error::ErrorBody)))]
 pub async fn patch(
-    State(app): State<AppState>,
+    State(app): State<Arc<AppState>>,
     Id(id): Id,
     Json(patch): Json<ItemPatch>,
 ) -> Result<JsonBody<Item>, ApiError> {
@@ -284,7 +288,7 @@ async fn update(
 #[utoipa::path(delete, path = "/items/{id}", tag = "estoque", params(("id" = i64, Path)),
     responses((status = 204, description = "Deleted"), (status = 404, body = platform::error::ErrorBody),
               (status = 409, description = "Stock of the item is held by reservations", body = platform::error::ErrorBody)))]
-pub async fn delete(State(app): State<AppState>, Id(id): Id) -> Result<StatusCode, ApiError> {
+pub async fn delete(State(app): State<Arc<AppState>>, Id(id): Id) -> Result<StatusCode, ApiError> {
     let deleted = with_conn!(app.db.writer(), |conn| {
         sqlx::query("DELETE FROM items WHERE id = $1 AND reserved = 0")
             .bind(id)
@@ -391,7 +395,7 @@ pub fn insufficient_stock(item_id: i64, available: i64, requested: i64) -> ApiEr
     responses((status = 200, body = StockMoveResult), (status = 400, body = platform::error::ErrorBody),
               (status = 404, body = platform::error::ErrorBody), (status = 409, description = "insufficient_stock, with `available`", body = platform::error::ErrorBody)))]
 pub async fn reserve(
-    State(app): State<AppState>,
+    State(app): State<Arc<AppState>>,
     Id(id): Id,
     Json(body): Json<StockMove>,
 ) -> Result<JsonBody<StockMoveResult>, ApiError> {
@@ -402,7 +406,7 @@ pub async fn reserve(
     responses((status = 200, body = StockMoveResult), (status = 400, body = platform::error::ErrorBody),
               (status = 404, body = platform::error::ErrorBody), (status = 409, description = "fewer units held", body = platform::error::ErrorBody)))]
 pub async fn write_off(
-    State(app): State<AppState>,
+    State(app): State<Arc<AppState>>,
     Id(id): Id,
     Json(body): Json<StockMove>,
 ) -> Result<JsonBody<StockMoveResult>, ApiError> {
@@ -413,7 +417,7 @@ pub async fn write_off(
     responses((status = 200, body = StockMoveResult), (status = 400, body = platform::error::ErrorBody),
               (status = 404, body = platform::error::ErrorBody), (status = 409, description = "fewer units held", body = platform::error::ErrorBody)))]
 pub async fn release(
-    State(app): State<AppState>,
+    State(app): State<Arc<AppState>>,
     Id(id): Id,
     Json(body): Json<StockMove>,
 ) -> Result<JsonBody<StockMoveResult>, ApiError> {

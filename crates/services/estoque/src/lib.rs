@@ -5,6 +5,7 @@ pub mod batch;
 pub mod item;
 pub mod reservation;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::routing::{get, patch, post};
@@ -100,7 +101,8 @@ pub fn routes(state: AppState) -> Router {
         .route("/reservations/{id}", get(reservation::get_one))
         .route("/reservations/{id}/commit", post(reservation::commit))
         .route("/reservations/{id}/release", post(reservation::release))
-        .with_state(state)
+        // Shared, not cloned per request (its pools and metrics are reference counts).
+        .with_state(Arc::new(state))
 }
 
 /// Builds the component on an open, migrated database and starts its metrics sampler.

@@ -14,6 +14,7 @@ use platform::money::Money;
 use platform::{check_text, with_conn, ApiError};
 use serde::{Deserialize, Serialize};
 use sqlx::Connection;
+use std::sync::Arc;
 use utoipa::ToSchema;
 
 use crate::batch::{Hold, HoldRequest, Settle};
@@ -118,7 +119,7 @@ fn reservation_not_found(id: i64) -> ApiError {
               (status = 400, body = platform::error::ErrorBody), (status = 404, description = "item_not_found", body = platform::error::ErrorBody),
               (status = 409, description = "insufficient_stock: nothing is held", body = platform::error::ErrorBody)))]
 pub async fn create(
-    State(app): State<AppState>,
+    State(app): State<Arc<AppState>>,
     Json(req): Json<NewReservation>,
 ) -> Result<Response, ApiError> {
     check_text("reference", &req.reference, 200)?;
@@ -207,7 +208,7 @@ async fn find_by_reference(
 #[utoipa::path(get, path = "/reservations/{id}", tag = "estoque (internal)", params(("id" = i64, Path)),
     responses((status = 200, body = Reservation), (status = 404, body = platform::error::ErrorBody)))]
 pub async fn get_one(
-    State(app): State<AppState>,
+    State(app): State<Arc<AppState>>,
     Id(id): Id,
 ) -> Result<JsonBody<Reservation>, ApiError> {
     find(&app, id)
@@ -301,7 +302,7 @@ async fn settle_in_steps(
     responses((status = 200, description = "Committed (or already was)", body = Reservation),
               (status = 404, body = platform::error::ErrorBody), (status = 409, description = "already released", body = platform::error::ErrorBody)))]
 pub async fn commit(
-    State(app): State<AppState>,
+    State(app): State<Arc<AppState>>,
     Id(id): Id,
 ) -> Result<JsonBody<Reservation>, ApiError> {
     settle(&app, id, ReservationStatus::Committed)
@@ -313,7 +314,7 @@ pub async fn commit(
     responses((status = 200, description = "Released (or already was)", body = Reservation),
               (status = 404, body = platform::error::ErrorBody), (status = 409, description = "already committed", body = platform::error::ErrorBody)))]
 pub async fn release(
-    State(app): State<AppState>,
+    State(app): State<Arc<AppState>>,
     Id(id): Id,
 ) -> Result<JsonBody<Reservation>, ApiError> {
     settle(&app, id, ReservationStatus::Released)
@@ -328,7 +329,7 @@ pub async fn release(
     responses((status = 200, description = "Released, or fenced", body = Reservation),
               (status = 409, description = "already committed", body = platform::error::ErrorBody)))]
 pub async fn cancel(
-    State(app): State<AppState>,
+    State(app): State<Arc<AppState>>,
     Json(req): Json<ReferenceRequest>,
 ) -> Result<JsonBody<Reservation>, ApiError> {
     check_text("reference", &req.reference, 200)?;

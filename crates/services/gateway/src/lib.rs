@@ -201,7 +201,7 @@ async fn root() -> Json<serde_json::Value> {
 }
 
 /// Asks every backend's `/health`: 200 when all are healthy, 207 otherwise (seed behaviour).
-async fn health(State(gateway): State<Gateway>) -> Response {
+async fn health(State(gateway): State<Arc<Gateway>>) -> Response {
     let check = |u: &Upstream| {
         let probe = u.probe.clone();
         async move {
@@ -233,7 +233,7 @@ async fn health(State(gateway): State<Gateway>) -> Response {
     (status, Json(body)).into_response()
 }
 
-async fn openapi(State(gateway): State<Gateway>) -> Response {
+async fn openapi(State(gateway): State<Arc<Gateway>>) -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
         gateway.openapi.clone(),
@@ -304,7 +304,8 @@ pub fn build(
     let mut document = serde_json::to_value(&api).map_err(|e| e.to_string())?;
     document_gateway_answers(&mut document, &keys_for_doc);
     let document = serde_json::to_vec(&document).map_err(|e| e.to_string())?;
-    let gateway = Gateway {
+    // Shared, not cloned per request: the state holds a dozen reference counts.
+    let gateway = Arc::new(Gateway {
         pedidos: Upstream::new(names::PEDIDOS, "pedidos", &upstreams.pedidos_service_url),
         pagamentos: Upstream::new(
             names::PAGAMENTOS,
@@ -319,7 +320,7 @@ pub fn build(
         keys,
         metrics: gateway_metrics,
         openapi: Bytes::from(document),
-    };
+    });
     let routes = Router::new()
         .route("/", get(root))
         .route("/openapi.json", get(openapi))

@@ -3,6 +3,7 @@
 //! into JSON 502/503/504 errors that name the service.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
@@ -90,7 +91,7 @@ fn upstream_for<'a>(gateway: &'a Gateway, path: &str) -> Option<&'a Upstream> {
 }
 
 pub async fn proxy(
-    State(gateway): State<Gateway>,
+    State(gateway): State<Arc<Gateway>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: Request,
 ) -> Response {

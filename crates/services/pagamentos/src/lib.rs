@@ -82,7 +82,8 @@ pub fn routes(state: AppState) -> Router {
         .route("/payments/void", post(payment::void))
         .route("/payments/{id}", get(payment::get_one))
         .route("/payments/{id}/refund", post(payment::refund))
-        .with_state(state)
+        // Shared, not cloned per request (its pools and metrics are reference counts).
+        .with_state(Arc::new(state))
 }
 
 pub fn build(db: Db, settings: &Settings) -> Component {

@@ -1,5 +1,6 @@
 //! Payments: the simulated processor's charges, one per order at most, and refunds.
 
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -257,7 +258,7 @@ fn repeat(existing: Payment, amount: Money) -> Response {
               (status = 400, body = platform::error::ErrorBody),
               (status = 409, description = "The order was already charged another amount, or was cancelled", body = platform::error::ErrorBody)))]
 pub async fn create(
-    State(app): State<AppState>,
+    State(app): State<Arc<AppState>>,
     Json(req): Json<NewPayment>,
 ) -> Result<Response, ApiError> {
     if req.order_id < 1 {
@@ -321,7 +322,7 @@ fn status_str(status: PaymentStatus) -> &'static str {
     responses((status = 200, description = "Payments in id order; a `Link` header points to the next page", body = [Payment]),
               (status = 400, body = platform::error::ErrorBody)))]
 pub async fn list(
-    State(app): State<AppState>,
+    State(app): State<Arc<AppState>>,
     Query(params): Query<ListParams>,
 ) -> Result<Response, ApiError> {
     let page = Page::new(params.limit, params.after)?;
@@ -349,7 +350,7 @@ pub async fn list(
 #[utoipa::path(get, path = "/payments/{id}", tag = "pagamentos", params(("id" = i64, Path)),
     responses((status = 200, body = Payment), (status = 400, body = platform::error::ErrorBody), (status = 404, body = platform::error::ErrorBody)))]
 pub async fn get_one(
-    State(app): State<AppState>,
+    State(app): State<Arc<AppState>>,
     Id(id): Id,
 ) -> Result<JsonBody<Payment>, ApiError> {
     find(&app, id)
@@ -379,7 +380,7 @@ async fn refund_once(app: &AppState, id: i64) -> Result<Option<Payment>, ApiErro
     responses((status = 200, description = "Refunded (or already was)", body = Payment),
               (status = 404, body = platform::error::ErrorBody), (status = 409, description = "Not an approved payment", body = platform::error::ErrorBody)))]
 pub async fn refund(
-    State(app): State<AppState>,
+    State(app): State<Arc<AppState>>,
     Id(id): Id,
 ) -> Result<JsonBody<Payment>, ApiError> {
     if let Some(payment) = refund_once(&app, id).await? {
@@ -405,7 +406,7 @@ pub async fn refund(
     responses((status = 200, description = "The order's payment: refunded, declined or voided", body = Payment),
               (status = 400, body = platform::error::ErrorBody)))]
 pub async fn void(
-    State(app): State<AppState>,
+    State(app): State<Arc<AppState>>,
     Json(req): Json<VoidRequest>,
 ) -> Result<JsonBody<Payment>, ApiError> {
     if req.order_id < 1 {

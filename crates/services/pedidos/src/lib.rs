@@ -203,7 +203,8 @@ pub fn routes(state: AppState) -> Router {
         .route("/orders", get(order::list).post(order::create))
         .route("/orders/{id}", get(order::get_one))
         .route("/orders/{id}/cancel", post(order::cancel))
-        .with_state(state)
+        // Shared, not cloned per request (its pools and metrics are reference counts).
+        .with_state(Arc::new(state))
 }
 
 /// Builds the component and starts its recovery worker.

@@ -2,6 +2,7 @@
 //! The saga that moves an order from `pending` to a final status is in [`crate::saga`].
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
@@ -757,7 +758,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
               (status = 422, description = "The Idempotency-Key was used with another body", body = platform::error::ErrorBody),
               (status = 503, body = platform::error::ErrorBody)))]
 pub async fn create(
-    State(app): State<AppState>,
+    State(app): State<Arc<AppState>>,
     Extension(request_id): Extension<RequestId>,
     headers: HeaderMap,
     Json(req): Json<NewOrder>,
@@ -808,7 +809,7 @@ pub async fn create(
     responses((status = 200, description = "Orders in id order; a `Link` header points to the next page", body = [Order]),
               (status = 400, body = platform::error::ErrorBody)))]
 pub async fn list(
-    State(app): State<AppState>,
+    State(app): State<Arc<AppState>>,
     Query(params): Query<ListParams>,
 ) -> Result<Response, ApiError> {
     let page = Page::new(params.limit, params.after)?;
@@ -849,7 +850,10 @@ pub async fn list(
 
 #[utoipa::path(get, path = "/orders/{id}", tag = "pedidos", params(("id" = i64, Path)),
     responses((status = 200, body = Order), (status = 400, body = platform::error::ErrorBody), (status = 404, body = platform::error::ErrorBody)))]
-pub async fn get_one(State(app): State<AppState>, Id(id): Id) -> Result<JsonBody<Order>, ApiError> {
+pub async fn get_one(
+    State(app): State<Arc<AppState>>,
+    Id(id): Id,
+) -> Result<JsonBody<Order>, ApiError> {
     load(&app, id)
         .await?
         .map(|r| JsonBody(r.order))
@@ -862,7 +866,7 @@ pub async fn get_one(State(app): State<AppState>, Id(id): Id) -> Result<JsonBody
               (status = 409, description = "The order is rejected or declined, or its saga is running right now (retry)", body = platform::error::ErrorBody),
               (status = 503, body = platform::error::ErrorBody), (status = 504, body = platform::error::ErrorBody)))]
 pub async fn cancel(
-    State(app): State<AppState>,
+    State(app): State<Arc<AppState>>,
     Extension(request_id): Extension<RequestId>,
     Id(id): Id,
 ) -> Result<Response, ApiError> {
