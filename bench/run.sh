@@ -11,16 +11,17 @@
 #   1. builds the release binaries (pedidos-veloz, loadgen); installs nginx, wrk and a
 #      Python venv with matplotlib when they are missing;
 #   2. PostgreSQL: fresh databases, start-up to /readyz on a new and on an existing
-#      database, seed items, then POST /orders (one hot item; spread) at 16 and 64
+#      database, seed the 14-item catalogue, GET /items through the gateway, straight
+#      to estoque-service and through nginx (bench/nginx.conf), with loadgen and wrk;
+#      then 86 more items and POST /orders (one hot item; spread) at 16 and 64
 #      clients interleaved with pgbench running the same transactions
-#      (bench/pgbench_order.sql), GET /items through the gateway, straight to
-#      estoque-service and through nginx (bench/nginx.conf), with loadgen and wrk,
-#      and the 5-minute open-load soak with RSS samples;
+#      (bench/pgbench_order.sql), and the 5-minute open-load soak with RSS samples;
 #   3. SQLite: the same orders and reads;
 #   4. bench/summarize.py: min/median/max per point, ratios, chart.
 #
 # Settings (environment): RUNS (3), DUR (8s), WARM (2s), SOAK (5m), SOAK_RATE (300),
-# PG (postgres://postgres@127.0.0.1:5432), BASE_PORT (25000), ITEMS (100).
+# PG (postgres://postgres@127.0.0.1:5432), BASE_PORT (25000), CATALOGUE (14: the items
+# GET /items returns, as in the issue's baseline), ITEMS (100: the spread orders' items).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -35,6 +36,7 @@ SOAK_RATE=${SOAK_RATE:-300}
 PG=${PG:-postgres://postgres@127.0.0.1:5432}
 BASE_PORT=${BASE_PORT:-25000}
 ITEMS=${ITEMS:-100}
+CATALOGUE=${CATALOGUE:-14}
 GW=$BASE_PORT; ORD=$((BASE_PORT + 1)); PAY=$((BASE_PORT + 2)); INV=$((BASE_PORT + 3)); NGX=$((BASE_PORT + 80))
 DUR_S=${DUR%s}
 WORK=$(mktemp -d /tmp/pv-bench.XXXXXX)
@@ -155,10 +157,17 @@ fresh_pg_dbs() {
         SELECT 'pgbench item ' || g, 1000000000, 1000, now(), now() FROM generate_series(1, $ITEMS) g"
 }
 
-seed() {
-    "$LOADGEN" seed --url "http://127.0.0.1:$GW" --items "$ITEMS" --stock 1000000000 --json "$WORK/ids.json" > "$WORK/ids.txt"
-    IDS=$(cat "$WORK/ids.txt"); HOT=${IDS%%,*}
-    echo "   seeded $ITEMS items, hot item $HOT"
+# seed_catalogue: the issue's GET /items baseline is a 14-item catalogue, so the reads
+# run on CATALOGUE items; the orders then spread over ITEMS (the rest added by seed_rest).
+seed_catalogue() {
+    IDS=$("$LOADGEN" seed --url "http://127.0.0.1:$GW" --items "$CATALOGUE" --stock 1000000000)
+    HOT=${IDS%%,*}
+    echo "   seeded $CATALOGUE items, hot item $HOT"
+}
+
+seed_rest() {
+    IDS="$IDS,$("$LOADGEN" seed --url "http://127.0.0.1:$GW" --items "$((ITEMS - CATALOGUE))" --stock 1000000000)"
+    echo "   seeded $((ITEMS - CATALOGUE)) more items: $ITEMS in all"
 }
 
 start_nginx() {
@@ -226,12 +235,15 @@ log "PostgreSQL: fresh databases"
 fresh_pg_dbs
 platform_env pg
 start_platform pg-fresh
-seed
+seed_catalogue
 startup_block pg
-orders_block pg
 start_nginx
 reads_block pg
 stop_nginx
+seed_rest
+orders_block pg
+log "pg GET /items of a full 100-item page, 64 clients (for reference)"
+lg "pg-get-items100-gateway-c64" --url "http://127.0.0.1:$GW" --scenario get --path /items -c 64
 log "PostgreSQL soak: mixed traffic, open load $SOAK_RATE/s for $SOAK, RSS every 10 s"
 echo "   RSS before soak: $(grep VmRSS /proc/$PLATFORM_PID/status)"
 "$LOADGEN" run --url "http://127.0.0.1:$GW" --scenario soak --items "$IDS" --rate "$SOAK_RATE" \
@@ -243,10 +255,11 @@ stop_platform
 log "SQLite: fresh data dir"
 platform_env sqlite
 start_platform sqlite-fresh
-seed
+seed_catalogue
 startup_block sqlite
-orders_block sqlite
 reads_block sqlite
+seed_rest
+orders_block sqlite
 stop_platform
 
 for f in "$WORK"/startup-*.txt; do

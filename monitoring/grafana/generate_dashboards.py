@@ -467,6 +467,11 @@ def saturation() -> dict:
                         unit="s"))
     p.append(timeseries(lay, "Connection acquisitions per second", "Rate of pool checkouts per component.",
                         [prom(f"sum by (component) ({rate('db_pool_acquire_duration_seconds_count')})", "{{component}}")], unit="ops"))
+    p.append(timeseries(lay, "Reservation batch size p50 / p99", "Requests per group-commit transaction in estoque (reservation_batch_size). Near 1 when quiet; "
+                        "it grows with the queue under load. A p50 at 32 (the maximum) means holds arrive faster than the database commits batches.",
+                        [prom(f"histogram_quantile(0.5, sum by (operation, le) ({rate('reservation_batch_size_bucket')}))", "p50 {{operation}}", "A"),
+                         prom(f"histogram_quantile(0.99, sum by (operation, le) ({rate('reservation_batch_size_bucket')}))", "p99 {{operation}}", "B")],
+                        w=24, legend_table=False))
 
     p.append(row(lay, "Process"))
     p.append(timeseries(lay, "Resident memory", "Resident set size of each component's process.",

@@ -26,7 +26,8 @@ use tokio::sync::{mpsc, oneshot, Mutex};
 
 use crate::item::insufficient_stock;
 use crate::reservation::{total_of, Reservation, ReservationLine, ReservationStatus};
-use crate::InventoryMetrics;
+use crate::{InventoryMetrics, OperationLabel};
+use prometheus_client::metrics::histogram::Histogram;
 
 /// Most requests in one batch: bounds the bind parameters of a statement (32 holds of
 /// at most 100 lines, 5 parameters a line, stay under SQLite's 32,766) and how long a
@@ -78,16 +79,27 @@ pub struct Batcher {
 impl Batcher {
     /// Starts the workers; needs a Tokio runtime.
     pub fn start(db: Db, metrics: InventoryMetrics) -> Self {
+        let sizes = |operation| {
+            metrics
+                .batch_sizes
+                .get_or_create(&OperationLabel { operation })
+                .clone()
+        };
         let holds = {
-            let db = db.clone();
-            spawn_workers(move |requests| hold_batch(db.clone(), metrics.clone(), requests))
+            let (db, metrics) = (db.clone(), metrics.clone());
+            spawn_workers(sizes("hold"), move |requests| {
+                hold_batch(db.clone(), metrics.clone(), requests)
+            })
         };
         let commits = {
             let db = db.clone();
-            spawn_workers(move |ids| settle_batch(db.clone(), ReservationStatus::Committed, ids))
+            spawn_workers(sizes("commit"), move |ids| {
+                settle_batch(db.clone(), ReservationStatus::Committed, ids)
+            })
         };
-        let releases =
-            spawn_workers(move |ids| settle_batch(db.clone(), ReservationStatus::Released, ids));
+        let releases = spawn_workers(sizes("release"), move |ids| {
+            settle_batch(db.clone(), ReservationStatus::Released, ids)
+        });
         Self {
             holds,
             commits,
@@ -119,7 +131,7 @@ async fn submit<Req, Out>(queue: &Queue<Req, Out>, request: Req) -> Result<Out, 
 
 /// Starts [`WORKERS`] tasks that take whatever requests are waiting (up to
 /// [`MAX_BATCH`]), run them as one batch and answer each.
-fn spawn_workers<Req, Out, F, Fut>(run: F) -> Queue<Req, Out>
+fn spawn_workers<Req, Out, F, Fut>(sizes: Histogram, run: F) -> Queue<Req, Out>
 where
     Req: Send + 'static,
     Out: Send + 'static,
@@ -130,7 +142,7 @@ where
     let waiting = Arc::new(Mutex::new(waiting));
     for _ in 0..WORKERS {
         let waiting = waiting.clone();
-        let run = run.clone();
+        let (run, sizes) = (run.clone(), sizes.clone());
         tokio::spawn(async move {
             loop {
                 let jobs = {
@@ -147,6 +159,7 @@ where
                     }
                     jobs
                 };
+                sizes.observe(jobs.len() as f64);
                 let (requests, replies): (Vec<Req>, Vec<_>) =
                     jobs.into_iter().map(|job| (job.request, job.reply)).unzip();
                 match run(requests).await {

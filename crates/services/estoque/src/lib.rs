@@ -15,18 +15,42 @@ use platform::metrics::MetricsBuilder;
 use platform::server::Component;
 use platform::shutdown::Shutdown;
 use platform::{names, with_conn, ApiError};
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use utoipa::OpenApi;
 
 pub static MIGRATIONS: Migrations = platform::service_migrations!();
 
 /// Business metrics of the inventory.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct InventoryMetrics {
     pub stock_conflicts: Counter,
     reservations_held: Gauge,
     reserved_units: Gauge,
+    /// Requests applied per group-commit transaction, by operation (hold|commit|release).
+    pub batch_sizes: Family<OperationLabel, Histogram, fn() -> Histogram>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OperationLabel {
+    pub operation: &'static str,
+}
+
+impl Default for InventoryMetrics {
+    fn default() -> Self {
+        Self {
+            stock_conflicts: Counter::default(),
+            reservations_held: Gauge::default(),
+            reserved_units: Gauge::default(),
+            // 1, 2, 4 ... 32 = batch::MAX_BATCH
+            batch_sizes: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(1.0, 2.0, 6))
+            }),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -119,6 +143,11 @@ pub fn build(db: Db, shutdown: &Shutdown) -> Component {
         "reservations_held",
         "Reservations currently holding stock",
         business.reservations_held.clone(),
+    );
+    registry.register(
+        "reservation_batch_size",
+        "Requests applied per group-commit transaction, by operation",
+        business.batch_sizes.clone(),
     );
     registry.register(
         "stock_reserved_units",
