@@ -1,6 +1,8 @@
 //! Items: the catalogue with its stock, and the seed's per-item stock calls
 //! (`reserve`, `write-off`, `release`), each one atomic conditional UPDATE.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -11,7 +13,6 @@ use platform::money::Money;
 use platform::page::Page;
 use platform::{check_len, check_range, check_text, with_conn, ApiError};
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;

@@ -1,8 +1,11 @@
 //! Reservations: all-or-nothing holds of stock for one order, identified by the
 //! caller's `reference`, later committed (sold) or released (back on sale).
 //!
-//! Every stock change is a conditional UPDATE inside one transaction, taken in
-//! item-id order so that concurrent multi-item reservations cannot deadlock.
+//! Holds, commits and releases are applied by the group commit of [`crate::batch`]
+//! (items locked in id order, several requests per transaction); what a batch leaves
+//! (a reservation not held, or inconsistent) is settled here one at a time.
+
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -14,7 +17,6 @@ use platform::money::Money;
 use platform::{check_text, with_conn, ApiError};
 use serde::{Deserialize, Serialize};
 use sqlx::Connection;
-use std::sync::Arc;
 use utoipa::ToSchema;
 
 use crate::batch::{Hold, HoldRequest, Settle};

@@ -3,6 +3,7 @@
 
 pub mod payment;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::routing::{get, post};
@@ -13,7 +14,6 @@ use platform::names;
 use platform::server::Component;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use std::sync::Arc;
 use utoipa::OpenApi;
 
 use payment::{OutcomeLabels, Processor};
