@@ -6,9 +6,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, DefaultBodyLimit};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::{Method, StatusCode, Uri};
-use axum::response::IntoResponse;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use tokio::net::TcpListener;
@@ -65,6 +67,9 @@ pub struct Component {
     /// Replaces the default `/health` (the gateway aggregates its backends).
     pub health: Option<Router>,
     pub body_limit: usize,
+    /// Read each request's whole body (up to `body_limit`) before routing. On for the
+    /// internal services, off for the gateway, which streams bodies through.
+    pub read_whole_body: bool,
     /// Connection limits of its server loop.
     pub limits: Limits,
 }
@@ -86,6 +91,7 @@ impl Component {
             metrics,
             health: None,
             body_limit: DEFAULT_BODY_LIMIT,
+            read_whole_body: true,
             limits: Limits::default(),
         }
     }
@@ -117,12 +123,19 @@ impl Component {
                     .with_state(metrics),
             )
             .merge(health);
-        let app = self
+        let mut app = self
             .routes
             .merge(standard)
             .fallback(not_found)
             .method_not_allowed_fallback(method_not_allowed)
-            .route_layer(axum::middleware::from_fn(request_id::capture_route))
+            .route_layer(axum::middleware::from_fn(request_id::capture_route));
+        if self.read_whole_body {
+            app = app.layer(axum::middleware::from_fn_with_state(
+                self.body_limit,
+                read_whole_body,
+            ));
+        }
+        let app = app
             .layer(DefaultBodyLimit::max(self.body_limit))
             .layer(CatchPanicLayer::custom(|_| {
                 tracing::error!("handler panicked");
@@ -133,6 +146,31 @@ impl Component {
                 request_id::track,
             ));
         (app, self.db)
+    }
+}
+
+/// Reads the request body to its end before the handler runs. A handler that answers
+/// without reading a body (a bad id in the path, a wrong content type) would otherwise
+/// leave part of it unread; hyper then closes the connection after the response, while
+/// the caller's pool (the gateway's, pedidos') may already be reusing it for the next
+/// request, which then fails as a 502. Found by schemathesis (PATCH /items/{id}/reserve).
+async fn read_whole_body(State(limit): State<usize>, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    match http_body_util::BodyExt::collect(http_body_util::Limited::new(body, limit)).await {
+        Ok(collected) => {
+            let body = Body::from(collected.to_bytes());
+            next.run(Request::from_parts(parts, body)).await
+        }
+        Err(err) if err.is::<http_body_util::LengthLimitError>() => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "request body is larger than the limit",
+        )
+        .with("limit_bytes", limit)
+        .into_response(),
+        Err(_) => {
+            ApiError::bad_request("invalid_body", "could not read the request body").into_response()
+        }
     }
 }
 

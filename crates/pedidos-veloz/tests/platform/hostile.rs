@@ -383,3 +383,78 @@ on_both_backends!(
         assert_eq!(before, after, "malformed requests changed the databases");
     }
 );
+
+/// Reads one HTTP/1.1 response (head and a `content-length` body) and returns its status.
+async fn read_response(conn: &mut tokio::net::TcpStream) -> Result<u16, String> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let status: u16 = head
+                .get(9..12)
+                .and_then(|s| s.parse().ok())
+                .ok_or("no status line")?;
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            while buf.len() < end + 4 + length {
+                let n = conn.read(&mut chunk).await.map_err(|e| e.to_string())?;
+                if n == 0 {
+                    return Err("connection closed inside a body".into());
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            return Ok(status);
+        }
+        let n = conn.read(&mut chunk).await.map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("connection closed before an answer".into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+// A service that answered before reading a request's body (a bad id in the path) left
+// the rest unread and closed the connection after its answer, while the caller's pool
+// reused it: the next request through the gateway was a 502 (schemathesis, PATCH
+// /items/{id}/reserve). The connection must stay usable.
+on_both_backends!(
+    an_early_answer_leaves_the_connection_usable,
+    |backend: Backend| async move {
+        use tokio::io::AsyncWriteExt;
+        let p = Platform::start(backend).await;
+        let item = p.item("Caneca", 5, 10.0).await;
+        let base = p.service_url(pedidos_veloz::Service::Inventory, "");
+        let addr = base.trim_start_matches("http://").trim_end_matches('/');
+        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let body = format!(r#"{{"quantity":1,"pad":"{}"}}"#, "x".repeat(200_000));
+        let head = format!(
+            "PATCH /items/abc/reserve HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        );
+        let (first, rest) = body.as_bytes().split_at(1000);
+        let exchange = async {
+            conn.write_all(head.as_bytes())
+                .await
+                .map_err(|e| e.to_string())?;
+            conn.write_all(first).await.map_err(|e| e.to_string())?;
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            conn.write_all(rest).await.map_err(|e| e.to_string())?;
+            let refused = read_response(&mut conn).await?;
+            let next = format!("GET /items/{item} HTTP/1.1\r\nhost: test\r\n\r\n");
+            conn.write_all(next.as_bytes())
+                .await
+                .map_err(|e| e.to_string())?;
+            let fetched = read_response(&mut conn).await?;
+            Ok::<_, String>((refused, fetched))
+        };
+        let answers = tokio::time::timeout(std::time::Duration::from_secs(10), exchange)
+            .await
+            .expect("no answer in 10 s");
+        assert_eq!(answers, Ok((400, 200)));
+    }
+);

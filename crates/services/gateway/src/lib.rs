@@ -348,6 +348,7 @@ pub fn build(
             )),
     );
     component.body_limit = settings.body_limit_bytes;
+    component.read_whole_body = false;
     component.limits = settings.limits();
     Ok(component)
 }
