@@ -375,6 +375,36 @@ on_both_backends!(
             1
         );
 
+        // Concurrent charges share batches (one multi-row INSERT): for orders 100..105,
+        // three charges each at once, every answer is the order's one payment.
+        let mut charges = tokio::task::JoinSet::new();
+        for order_id in (100..105).chain(100..105).chain(100..105) {
+            let (http, url) = (p.http.clone(), p.url("/payments"));
+            charges.spawn(async move {
+                let body = json!({"order_id": order_id, "amount": 2.5});
+                (order_id, http.send("POST", &url, Some(body), &[]).await)
+            });
+        }
+        let mut ids = std::collections::HashMap::new();
+        while let Some(joined) = charges.join_next().await {
+            let (order_id, r) = joined.unwrap();
+            assert_eq!(r.status, 201, "{}", r.text);
+            let id = r.body["id"].as_i64().unwrap();
+            assert_eq!(
+                *ids.entry(order_id).or_insert(id),
+                id,
+                "one payment per order"
+            );
+        }
+        assert_eq!(
+            p.count(
+                Service::Payments,
+                "SELECT COUNT(*) FROM payments WHERE order_id BETWEEN 100 AND 104"
+            )
+            .await,
+            5
+        );
+
         let default_method = p
             .post("/payments", json!({"order_id": 78, "amount": 1}))
             .await;

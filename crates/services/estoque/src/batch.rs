@@ -1,4 +1,4 @@
-//! Group commit of the reservation hot path. Concurrent holds, and concurrent commits
+//! Group commit ([`platform::batch`]) of the reservation hot path. Concurrent holds, and concurrent commits
 //! or releases, are gathered while the previous batch runs and applied in ONE
 //! transaction that locks each item row once, in item-id order.
 //!
@@ -14,20 +14,17 @@
 //! in its batch are held, in arrival order.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::future::Future;
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use platform::batch::Batches;
 use platform::db::{Backend, Db};
 use platform::money::Money;
-use platform::{with_conn, ApiError};
+use platform::{names, with_conn, ApiError};
 use sqlx::{Connection, QueryBuilder};
-use tokio::sync::{mpsc, oneshot, Mutex};
 
 use crate::item::insufficient_stock;
 use crate::reservation::{total_of, Reservation, ReservationLine, ReservationStatus};
 use crate::{InventoryMetrics, OperationLabel};
-use prometheus_client::metrics::histogram::Histogram;
 
 /// Most requests in one batch: bounds the bind parameters of a statement (32 holds of
 /// at most 100 lines, 5 parameters a line, stay under SQLite's 32,766) and how long a
@@ -36,8 +33,6 @@ pub const MAX_BATCH: usize = 32;
 /// Batches in flight at once per kind: while one waits for its commit, the next one
 /// gathers its requests and does the work that takes no item lock.
 const WORKERS: usize = 2;
-/// Requests waiting for a batch; beyond it, callers wait to enqueue (back-pressure).
-const QUEUE: usize = 1024;
 
 /// A hold to apply: the caller's reference and its merged lines (item id → units).
 pub struct HoldRequest {
@@ -60,20 +55,13 @@ pub enum Settle {
     NotHeld,
 }
 
-struct Job<Req, Out> {
-    request: Req,
-    reply: oneshot::Sender<Result<Out, ApiError>>,
-}
-
-type Queue<Req, Out> = mpsc::Sender<Job<Req, Out>>;
-
 /// The entry points of the batch workers; cheap to clone. The workers stop when the
 /// last clone is dropped.
 #[derive(Clone)]
 pub struct Batcher {
-    holds: Queue<HoldRequest, Hold>,
-    commits: Queue<i64, Settle>,
-    releases: Queue<i64, Settle>,
+    holds: Batches<HoldRequest, Hold>,
+    commits: Batches<i64, Settle>,
+    releases: Batches<i64, Settle>,
 }
 
 impl Batcher {
@@ -85,19 +73,23 @@ impl Batcher {
                 .get_or_create(&OperationLabel { operation })
                 .clone()
         };
+        let start = |operation| (names::ESTOQUE, WORKERS, MAX_BATCH, sizes(operation));
         let holds = {
             let (db, metrics) = (db.clone(), metrics.clone());
-            spawn_workers(sizes("hold"), move |requests| {
+            let (service, workers, max, sizes) = start("hold");
+            Batches::start(service, workers, max, sizes, move |requests| {
                 hold_batch(db.clone(), metrics.clone(), requests)
             })
         };
         let commits = {
             let db = db.clone();
-            spawn_workers(sizes("commit"), move |ids| {
+            let (service, workers, max, sizes) = start("commit");
+            Batches::start(service, workers, max, sizes, move |ids| {
                 settle_batch(db.clone(), ReservationStatus::Committed, ids)
             })
         };
-        let releases = spawn_workers(sizes("release"), move |ids| {
+        let (service, workers, max, sizes) = start("release");
+        let releases = Batches::start(service, workers, max, sizes, move |ids| {
             settle_batch(db.clone(), ReservationStatus::Released, ids)
         });
         Self {
@@ -108,76 +100,16 @@ impl Batcher {
     }
 
     pub async fn hold(&self, request: HoldRequest) -> Result<Hold, ApiError> {
-        submit(&self.holds, request).await
+        self.holds.submit(request).await
     }
 
     pub async fn settle(&self, id: i64, target: ReservationStatus) -> Result<Settle, ApiError> {
         match target {
-            ReservationStatus::Committed => submit(&self.commits, id).await,
-            ReservationStatus::Released => submit(&self.releases, id).await,
+            ReservationStatus::Committed => self.commits.submit(id).await,
+            ReservationStatus::Released => self.releases.submit(id).await,
             ReservationStatus::Held => Ok(Settle::NotHeld),
         }
     }
-}
-
-async fn submit<Req, Out>(queue: &Queue<Req, Out>, request: Req) -> Result<Out, ApiError> {
-    let (reply, answer) = oneshot::channel();
-    queue
-        .send(Job { request, reply })
-        .await
-        .map_err(|_| ApiError::unavailable("estoque"))?;
-    answer.await.map_err(|_| ApiError::unavailable("estoque"))?
-}
-
-/// Starts [`WORKERS`] tasks that take whatever requests are waiting (up to
-/// [`MAX_BATCH`]), run them as one batch and answer each.
-fn spawn_workers<Req, Out, F, Fut>(sizes: Histogram, run: F) -> Queue<Req, Out>
-where
-    Req: Send + 'static,
-    Out: Send + 'static,
-    F: Fn(Vec<Req>) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = Result<Vec<Out>, ApiError>> + Send,
-{
-    let (queue, waiting) = mpsc::channel::<Job<Req, Out>>(QUEUE);
-    let waiting = Arc::new(Mutex::new(waiting));
-    for _ in 0..WORKERS {
-        let waiting = waiting.clone();
-        let (run, sizes) = (run.clone(), sizes.clone());
-        tokio::spawn(async move {
-            loop {
-                let jobs = {
-                    let mut waiting = waiting.lock().await;
-                    let Some(first) = waiting.recv().await else {
-                        return;
-                    };
-                    let mut jobs = vec![first];
-                    while jobs.len() < MAX_BATCH {
-                        match waiting.try_recv() {
-                            Ok(job) => jobs.push(job),
-                            Err(_) => break,
-                        }
-                    }
-                    jobs
-                };
-                sizes.observe(jobs.len() as f64);
-                let (requests, replies): (Vec<Req>, Vec<_>) =
-                    jobs.into_iter().map(|job| (job.request, job.reply)).unzip();
-                match run(requests).await {
-                    Ok(outcomes) => {
-                        for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                            let _ = reply.send(Ok(outcome));
-                        }
-                    }
-                    Err(err) => {
-                        for reply in replies {
-                            let _ = reply.send(Err(err.clone()));
-                        }
-                    }
-                }
-            }
-        });
-    }
-    queue
 }
 
 /// `FOR UPDATE` where row locks exist; SQLite has one writer at a time anyway.

@@ -8,12 +8,14 @@ use std::time::Duration;
 
 use axum::routing::{get, post};
 use axum::Router;
+use platform::batch::Batches;
 use platform::db::{Db, Migrations};
 use platform::metrics::MetricsBuilder;
 use platform::names;
 use platform::server::Component;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use utoipa::OpenApi;
 
 use payment::{OutcomeLabels, Processor};
@@ -56,6 +58,8 @@ pub struct AppState {
     pub db: Db,
     pub processor: Arc<Processor>,
     pub metrics: PaymentMetrics,
+    /// Group commit of the charges: one multi-row INSERT per batch.
+    pub charges: Batches<payment::NewCharge, Option<payment::Payment>>,
 }
 
 /// The public API (through the gateway).
@@ -104,10 +108,24 @@ pub fn build(db: Db, settings: &Settings) -> Component {
         settings.payment_random_seed,
         Duration::from_millis(settings.payment_latency_ms),
     );
+    let sizes = Histogram::new(exponential_buckets(1.0, 2.0, 7)); // 1 .. 64
+    metrics.registry().register(
+        "payment_batch_size",
+        "Charges recorded per group-commit INSERT",
+        sizes.clone(),
+    );
+    let charges = {
+        let db = db.clone();
+        // 64 charges x 6 parameters stay far under every bind-parameter limit.
+        Batches::start(names::PAGAMENTOS, 2, 64, sizes, move |batch| {
+            payment::record_charges(db.clone(), batch)
+        })
+    };
     let state = AppState {
         db: db.clone(),
         processor: Arc::new(processor),
         metrics: business,
+        charges,
     };
     Component::new(names::PAGAMENTOS, routes(state), Some(db), metrics)
 }

@@ -1,5 +1,6 @@
 //! Payments: the simulated processor's charges, one per order at most, and refunds.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -9,6 +10,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json as JsonBody;
 use chrono::{DateTime, Utc};
+use platform::db::Db;
 use platform::extract::{Id, Json, Query};
 use platform::money::Money;
 use platform::page::Page;
@@ -17,6 +19,7 @@ use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
+use sqlx::QueryBuilder;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
@@ -276,18 +279,16 @@ pub async fn create(
     let method = req.method.unwrap_or_default();
     let status = app.processor.decide().await;
     let now = platform::now();
-    let inserted: Option<Payment> = with_conn!(app.db.writer(), |conn| {
-        sqlx::query_as(concat!(
-            "INSERT INTO payments (order_id, amount_cents, method, status, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (order_id) DO NOTHING RETURNING ", payment_columns!()))
-            .bind(req.order_id)
-            .bind(req.amount.cents())
-            .bind(method.as_str())
-            .bind(status_str(status))
-            .bind(now)
-            .fetch_optional(&mut *conn)
-            .await?
-    });
+    let inserted = app
+        .charges
+        .submit(NewCharge {
+            order_id: req.order_id,
+            amount_cents: req.amount.cents(),
+            method,
+            status,
+            at: now,
+        })
+        .await?;
     match inserted {
         Some(payment) => {
             app.metrics
@@ -307,6 +308,50 @@ pub async fn create(
             Ok(repeat(existing, req.amount))
         }
     }
+}
+
+/// A charge decided by the processor, to be recorded.
+pub struct NewCharge {
+    order_id: i64,
+    amount_cents: i64,
+    method: Method,
+    status: PaymentStatus,
+    at: DateTime<Utc>,
+}
+
+/// Records a batch of charges in one multi-row INSERT (see [`platform::batch`]): `None`
+/// for an order that already has a payment (the caller answers with that one).
+pub async fn record_charges(
+    db: Db,
+    charges: Vec<NewCharge>,
+) -> Result<Vec<Option<Payment>>, ApiError> {
+    let inserted: Vec<Payment> = with_conn!(db.writer(), |conn| {
+        let mut insert = QueryBuilder::new(
+            "INSERT INTO payments (order_id, amount_cents, method, status, created_at, updated_at) ",
+        );
+        insert.push_values(&charges, |mut row, charge| {
+            row.push_bind(charge.order_id)
+                .push_bind(charge.amount_cents)
+                .push_bind(charge.method.as_str())
+                .push_bind(status_str(charge.status))
+                .push_bind(charge.at)
+                .push_bind(charge.at);
+        });
+        insert.push(concat!(
+            " ON CONFLICT (order_id) DO NOTHING RETURNING ",
+            payment_columns!()
+        ));
+        insert.build_query_as().fetch_all(&mut *conn).await?
+    });
+    // An order twice in one batch: the first charge is recorded, the others find it.
+    let mut by_order: HashMap<i64, Payment> = inserted
+        .into_iter()
+        .map(|payment| (payment.order_id, payment))
+        .collect();
+    Ok(charges
+        .iter()
+        .map(|charge| by_order.remove(&charge.order_id))
+        .collect())
 }
 
 fn status_str(status: PaymentStatus) -> &'static str {
