@@ -16,8 +16,9 @@ use platform::server::bind;
 use platform::shutdown::Shutdown;
 use platform::telemetry::{self, LogFormat};
 
-// glibc's malloc took ~15 % of the process's CPU under load (perf, docs/performance.md);
-// mimalloc's per-thread free lists suit many small short-lived request allocations.
+// glibc's malloc and free took ~16 % of the process's CPU samples under load (perf,
+// docs/performance.md); mimalloc's per-thread free lists suit the many small,
+// short-lived allocations of requests.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -155,6 +155,10 @@ impl Component {
 /// the caller's pool (the gateway's, pedidos') may already be reusing it for the next
 /// request, which then fails as a 502. Found by schemathesis (PATCH /items/{id}/reserve).
 async fn read_whole_body(State(limit): State<usize>, req: Request, next: Next) -> Response {
+    // Most requests (every GET) have no body: nothing to read, nothing to copy.
+    if axum::body::HttpBody::is_end_stream(req.body()) {
+        return next.run(req).await;
+    }
     let (parts, body) = req.into_parts();
     match http_body_util::BodyExt::collect(http_body_util::Limited::new(body, limit)).await {
         Ok(collected) => {

@@ -73,23 +73,20 @@ impl Batcher {
                 .get_or_create(&OperationLabel { operation })
                 .clone()
         };
-        let start = |operation| (names::ESTOQUE, WORKERS, MAX_BATCH, sizes(operation));
+        let (service, workers, max) = (names::ESTOQUE, WORKERS, MAX_BATCH);
         let holds = {
             let (db, metrics) = (db.clone(), metrics.clone());
-            let (service, workers, max, sizes) = start("hold");
-            Batches::start(service, workers, max, sizes, move |requests| {
+            Batches::start(service, workers, max, sizes("hold"), move |requests| {
                 hold_batch(db.clone(), metrics.clone(), requests)
             })
         };
         let commits = {
             let db = db.clone();
-            let (service, workers, max, sizes) = start("commit");
-            Batches::start(service, workers, max, sizes, move |ids| {
+            Batches::start(service, workers, max, sizes("commit"), move |ids| {
                 settle_batch(db.clone(), ReservationStatus::Committed, ids)
             })
         };
-        let (service, workers, max, sizes) = start("release");
-        let releases = Batches::start(service, workers, max, sizes, move |ids| {
+        let releases = Batches::start(service, workers, max, sizes("release"), move |ids| {
             settle_batch(db.clone(), ReservationStatus::Released, ids)
         });
         Self {
@@ -148,6 +145,23 @@ fn push_ids<'a, DB: sqlx::Database>(
     qb.push(")");
 }
 
+/// `<select> WHERE id IN (...) ORDER BY id<lock>`: rows taken in id order, so that two
+/// batches locking some of the same rows cannot deadlock.
+fn in_id_order<'a, DB: sqlx::Database>(
+    select: &str,
+    ids: impl IntoIterator<Item = i64>,
+    lock: &str,
+) -> QueryBuilder<'a, DB>
+where
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    let mut query = QueryBuilder::new(select);
+    query.push(" WHERE id IN ");
+    push_ids(&mut query, ids);
+    query.push(" ORDER BY id").push(lock);
+    query
+}
+
 /// What a hold found of an item under its lock.
 struct Stock {
     name: String,
@@ -160,7 +174,7 @@ fn allocate(
     lines: &BTreeMap<i64, i64>,
     stock: &mut HashMap<i64, Stock>,
     metrics: &InventoryMetrics,
-) -> Result<Vec<ReservationLine>, ApiError> {
+) -> Result<(Vec<ReservationLine>, Money), ApiError> {
     let mut held = Vec::with_capacity(lines.len());
     for (&item_id, &quantity) in lines {
         let Some(item) = stock.get(&item_id) else {
@@ -180,13 +194,13 @@ fn allocate(
             unit_price: Money::try_from(item.price_cents).map_err(|_| ApiError::internal())?,
         });
     }
-    total_of(&held)?;
+    let total = total_of(&held)?;
     for line in &held {
         if let Some(item) = stock.get_mut(&line.item_id) {
             item.available -= line.quantity;
         }
     }
-    Ok(held)
+    Ok((held, total))
 }
 
 async fn hold_batch(
@@ -228,10 +242,11 @@ async fn hold_batch(
             .collect();
         let mut stock = HashMap::with_capacity(item_ids.len());
         if !item_ids.is_empty() {
-            let mut select =
-                QueryBuilder::new("SELECT id, name, quantity, price_cents FROM items WHERE id IN ");
-            push_ids(&mut select, item_ids.iter().copied());
-            select.push(" ORDER BY id").push(lock);
+            let mut select = in_id_order(
+                "SELECT id, name, quantity, price_cents FROM items",
+                item_ids.iter().copied(),
+                lock,
+            );
             let rows: Vec<(i64, String, i64, i64)> =
                 select.build_query_as().fetch_all(&mut *tx).await?;
             for (id, name, available, price_cents) in rows {
@@ -259,7 +274,7 @@ async fn hold_batch(
                     refused.push(id);
                     outcomes.push(Hold::Refused(err));
                 }
-                Ok(held) => {
+                Ok((held, total)) => {
                     for line in &held {
                         *taken.entry(line.item_id).or_default() += line.quantity;
                         new_lines.push((id, line.clone()));
@@ -268,7 +283,7 @@ async fn hold_batch(
                         id,
                         reference: request.reference.clone(),
                         status: ReservationStatus::Held,
-                        total: total_of(&held)?,
+                        total,
                         items: held,
                         created_at: now,
                         updated_at: now,
@@ -341,10 +356,14 @@ async fn settle_batch(
         if !lock.is_empty() {
             // Reservation rows in id order first, so that two batches settling the
             // same reservations (a retry beside the recovery worker) cannot deadlock.
-            let mut select = QueryBuilder::new("SELECT id FROM reservations WHERE id IN ");
-            push_ids(&mut select, distinct.iter().copied());
-            select.push(" ORDER BY id").push(lock);
-            select.build().fetch_all(&mut *tx).await?;
+            in_id_order(
+                "SELECT id FROM reservations",
+                distinct.iter().copied(),
+                lock,
+            )
+            .build()
+            .fetch_all(&mut *tx)
+            .await?;
         }
         let mut update = QueryBuilder::new("UPDATE reservations SET status = ");
         update.push_bind(target.as_str());
@@ -375,10 +394,10 @@ async fn settle_batch(
             let mut consistent = true;
             if !units.is_empty() {
                 if !lock.is_empty() {
-                    let mut select = QueryBuilder::new("SELECT id FROM items WHERE id IN ");
-                    push_ids(&mut select, units.keys().copied());
-                    select.push(" ORDER BY id").push(lock);
-                    select.build().fetch_all(&mut *tx).await?;
+                    in_id_order("SELECT id FROM items", units.keys().copied(), lock)
+                        .build()
+                        .fetch_all(&mut *tx)
+                        .await?;
                 }
                 let mut update = QueryBuilder::new("UPDATE items SET reserved = reserved - ");
                 push_case(&mut update, &units);

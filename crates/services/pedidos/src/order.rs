@@ -576,7 +576,30 @@ pub async fn save(
         .as_ref()
         .and_then(|p| p.get("id"))
         .and_then(Value::as_i64);
-    if let PoolKind::Postgres(pool) = &app.db.writer().kind {
+    // The order row's update, $1 .. $11, on both paths.
+    macro_rules! update_order_sql {
+        () => {
+            "UPDATE orders SET status = $1, total_cents = $2, payment_id = $3, payment = $4, reservation_id = $5, \
+             failure_status = $6, failure = $7, lease_until = $8, updated_at = $9 WHERE id = $10 AND status = $11"
+        };
+    }
+    macro_rules! bind_order_state {
+        ($query:expr) => {
+            $query
+                .bind(order.status.as_str())
+                .bind(order.total.cents())
+                .bind(payment_id)
+                .bind(&payment)
+                .bind(record.reservation_id)
+                .bind(failure_status)
+                .bind(&failure)
+                .bind(next_attempt)
+                .bind(now)
+                .bind(order.id)
+                .bind(expected.as_str())
+        };
+    }
+    let saved = if let PoolKind::Postgres(pool) = &app.db.writer().kind {
         // One autocommit statement: the order's row and its lines' names and prices,
         // the lines only when the order's row changed (instead of BEGIN, 1 + lines
         // statements, COMMIT).
@@ -595,75 +618,45 @@ pub async fn save(
             .map(|l| l.unit_price.map(Money::cents))
             .collect();
         let mut conn = app.db.writer().timed_acquire(pool).await?;
-        let (changed,): (i64,) = sqlx::query_as(
-            "WITH o AS ( \
-                 UPDATE orders SET status = $1, total_cents = $2, payment_id = $3, payment = $4, reservation_id = $5, \
-                 failure_status = $6, failure = $7, lease_until = $8, updated_at = $9 WHERE id = $10 AND status = $11 \
-                 RETURNING id), \
+        let (changed,): (i64,) = bind_order_state!(sqlx::query_as(concat!(
+            "WITH o AS (",
+            update_order_sql!(),
+            " RETURNING id), \
              l AS ( \
                  UPDATE order_lines SET item_name = x.name, unit_price_cents = x.price \
                  FROM unnest($12::bigint[], $13::text[], $14::bigint[]) AS x(id, name, price) \
                  WHERE order_lines.id = x.id AND order_lines.order_id = $10 AND EXISTS (SELECT 1 FROM o)) \
-             SELECT count(*) FROM o",
-        )
-        .bind(order.status.as_str())
-        .bind(order.total.cents())
-        .bind(payment_id)
-        .bind(&payment)
-        .bind(record.reservation_id)
-        .bind(failure_status)
-        .bind(&failure)
-        .bind(next_attempt)
-        .bind(now)
-        .bind(order.id)
-        .bind(expected.as_str())
+             SELECT count(*) FROM o"
+        )))
         .bind(&line_ids)
         .bind(&names)
         .bind(&prices)
         .fetch_one(&mut *conn)
         .await?;
-        drop(conn);
-        if changed == 1 {
-            record.order.updated_at = now;
-            record.order.payment_id = payment_id;
-        }
-        return Ok(changed == 1);
-    }
-    let saved = with_conn!(app.db.writer(), |conn| {
-        let mut tx = conn.begin().await?;
-        let changed = sqlx::query(
-            "UPDATE orders SET status = $1, total_cents = $2, payment_id = $3, payment = $4, reservation_id = $5, \
-             failure_status = $6, failure = $7, lease_until = $8, updated_at = $9 WHERE id = $10 AND status = $11",
-        )
-        .bind(order.status.as_str())
-        .bind(order.total.cents())
-        .bind(payment_id)
-        .bind(&payment)
-        .bind(record.reservation_id)
-        .bind(failure_status)
-        .bind(&failure)
-        .bind(next_attempt)
-        .bind(now)
-        .bind(order.id)
-        .bind(expected.as_str())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if changed == 1 {
-            for line in order.items.iter().filter(|l| l.item_name.is_some()) {
-                sqlx::query(
-                    "UPDATE order_lines SET item_name = $1, unit_price_cents = $2 WHERE id = $3",
-                )
-                .bind(&line.item_name)
-                .bind(line.unit_price.map(Money::cents))
-                .bind(line.id)
-                .execute(&mut *tx)
-                .await?;
-            }
-            tx.commit().await?;
-        }
         changed == 1
-    });
+    } else {
+        with_conn!(app.db.writer(), |conn| {
+            let mut tx = conn.begin().await?;
+            let changed = bind_order_state!(sqlx::query(update_order_sql!()))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if changed == 1 {
+                for line in order.items.iter().filter(|l| l.item_name.is_some()) {
+                    sqlx::query(
+                        "UPDATE order_lines SET item_name = $1, unit_price_cents = $2 WHERE id = $3",
+                    )
+                    .bind(&line.item_name)
+                    .bind(line.unit_price.map(Money::cents))
+                    .bind(line.id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+            }
+            changed == 1
+        })
+    };
     if saved {
         record.order.updated_at = now;
         record.order.payment_id = payment_id;
