@@ -1,10 +1,11 @@
 //! The per-request middleware: `X-Request-Id` (taken or made), a tracing span that
 //! carries it, one access-log line and the HTTP metrics for every response.
 
+use std::borrow::Cow;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::{HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
@@ -23,9 +24,10 @@ impl RequestId {
     }
 
     pub fn generate() -> Self {
-        let id = uuid::Uuid::new_v4().simple().to_string();
+        let mut buf = [0u8; uuid::fmt::Simple::LENGTH];
+        let id = uuid::Uuid::new_v4().simple().encode_lower(&mut buf);
         // A 32-char hex string is always a valid header value.
-        RequestId(HeaderValue::from_str(&id).unwrap_or(HeaderValue::from_static("invalid")))
+        RequestId(HeaderValue::from_str(id).unwrap_or(HeaderValue::from_static("invalid")))
     }
 }
 
@@ -60,46 +62,50 @@ pub async fn track(State(ctx): State<RequestContext>, mut req: Request, next: Ne
     req.headers_mut()
         .insert(X_REQUEST_ID.clone(), request_id.0.clone());
     req.extensions_mut().insert(request_id.clone());
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method());
 
     let span = tracing::info_span!(
         "request",
         component = ctx.component,
         request_id = request_id.as_str(),
-        method = %method,
+        method,
         trace_id = tracing::field::Empty,
     );
-    let trace_id = crate::telemetry::continue_trace(&span, req.headers());
-    span.record("trace_id", trace_id.as_str());
+    // A disabled span (LOG_LEVEL above info) carries no trace: nothing to continue.
+    let trace_id = if span.is_disabled() {
+        Cow::Borrowed(NO_TRACE)
+    } else {
+        let id = crate::telemetry::continue_trace(&span, req.headers());
+        span.record("trace_id", id.as_str());
+        Cow::Owned(id)
+    };
     ctx.http.in_flight.inc();
     let mut response = next.run(req).instrument(span.clone()).await;
     ctx.http.in_flight.dec();
 
-    let route = match (
-        response.extensions().get::<RouteLabel>(),
-        response.extensions().get::<MatchedPath>(),
-    ) {
-        (Some(label), _) => label.0.clone(),
-        (None, Some(matched)) => matched.as_str().to_owned(),
-        (None, None) => "unmatched".to_owned(),
+    let route = match response.extensions_mut().remove::<RouteLabel>() {
+        Some(label) => label.0,
+        None => match response.extensions().get::<MatchedPath>() {
+            Some(matched) => matched.as_str().to_owned(),
+            None => "unmatched".to_owned(),
+        },
     };
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
+    let labels = RouteLabels { method, route };
+    ctx.http
+        .duration
+        .get_or_create(&labels)
+        .observe(elapsed.as_secs_f64());
     ctx.http
         .requests
         .get_or_create(&RequestLabels {
-            method: method.clone(),
-            route: route.clone(),
+            method,
+            route: labels.route.clone(),
             status_class: status_class(status),
         })
         .inc();
-    ctx.http
-        .duration
-        .get_or_create(&RouteLabels {
-            method: method.clone(),
-            route: route.clone(),
-        })
-        .observe(elapsed.as_secs_f64());
+    let route = labels.route;
     response
         .headers_mut()
         .insert(X_REQUEST_ID.clone(), request_id.0);
@@ -113,12 +119,31 @@ pub async fn track(State(ctx): State<RequestContext>, mut req: Request, next: Ne
         .unwrap_or("");
     span.in_scope(|| {
         if status >= 500 {
-            tracing::warn!(component = ctx.component, request_id, trace_id = %trace_id, method = %method, route = %route, status, latency_ms, "request");
+            tracing::warn!(component = ctx.component, request_id, trace_id = %trace_id, method, route = %route, status, latency_ms, "request");
         } else {
-            tracing::info!(component = ctx.component, request_id, trace_id = %trace_id, method = %method, route = %route, status, latency_ms, "request");
+            tracing::info!(component = ctx.component, request_id, trace_id = %trace_id, method, route = %route, status, latency_ms, "request");
         }
     });
     response
+}
+
+/// The trace id written when a request has no trace (as OpenTelemetry prints an invalid one).
+const NO_TRACE: &str = "00000000000000000000000000000000";
+
+/// A bounded metric label for the method: the standard ones, else `other`.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "other",
+    }
 }
 
 /// Inner middleware (`Router::route_layer`): hands the matched route template to [`track`].

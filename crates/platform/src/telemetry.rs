@@ -102,6 +102,10 @@ pub fn trace_id(span: &tracing::Span) -> String {
 
 /// Writes the current span's context as `traceparent` into an outgoing request.
 pub fn inject(headers: &mut HeaderMap) {
-    let context = tracing::Span::current().context();
+    let span = tracing::Span::current();
+    if span.is_disabled() {
+        return;
+    }
+    let context = span.context();
     TraceContextPropagator::new().inject_context(&context, &mut HeaderInjector(headers));
 }

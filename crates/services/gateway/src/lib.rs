@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, Method, StatusCode};
+use axum::http::uri::{Authority, Scheme};
+use axum::http::{header, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::{Json, Router};
@@ -163,19 +164,34 @@ pub struct Upstream {
     pub label: &'static str,
     /// `http://host:port`, no trailing slash.
     pub base: String,
+    scheme: Scheme,
+    authority: Authority,
+    /// The path of the base URL (usually none), put before every forwarded path.
+    prefix: String,
     /// For the `/health` probe.
     probe: ServiceClient,
 }
 
 impl Upstream {
-    fn new(name: &'static str, label: &'static str, base: &str) -> Self {
+    fn new(name: &'static str, label: &'static str, base: &str) -> Result<Self, String> {
         let base = base.trim_end_matches('/').to_owned();
-        Self {
+        let uri: Uri = base
+            .parse()
+            .map_err(|e| format!("{name}: invalid URL {base:?}: {e}"))?;
+        let (Some(scheme), Some(authority)) = (uri.scheme().cloned(), uri.authority().cloned())
+        else {
+            return Err(format!("{name}: URL {base:?} needs a scheme and a host"));
+        };
+        let prefix = uri.path().trim_end_matches('/').to_owned();
+        Ok(Self {
             name,
             label,
             probe: ServiceClient::new(name, &base, Duration::from_secs(2), 4),
             base,
-        }
+            scheme,
+            authority,
+            prefix,
+        })
     }
 }
 
@@ -306,13 +322,13 @@ pub fn build(
     let document = serde_json::to_vec(&document).map_err(|e| e.to_string())?;
     // Shared, not cloned per request: the state holds a dozen reference counts.
     let gateway = Arc::new(Gateway {
-        pedidos: Upstream::new(names::PEDIDOS, "pedidos", &upstreams.pedidos_service_url),
+        pedidos: Upstream::new(names::PEDIDOS, "pedidos", &upstreams.pedidos_service_url)?,
         pagamentos: Upstream::new(
             names::PAGAMENTOS,
             "pagamentos",
             &upstreams.pagamentos_service_url,
-        ),
-        estoque: Upstream::new(names::ESTOQUE, "estoque", &upstreams.estoque_service_url),
+        )?,
+        estoque: Upstream::new(names::ESTOQUE, "estoque", &upstreams.estoque_service_url)?,
         client: platform::client::pooled(256)
             .build(platform::client::connector(Duration::from_secs(1))),
         timeout: Duration::from_millis(settings.upstream_timeout_ms),

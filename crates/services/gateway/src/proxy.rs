@@ -9,9 +9,11 @@ use std::time::Instant;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use axum::http::uri::PathAndQuery;
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, Limited};
+use hyper::body::Body as _;
 use platform::client::CallError;
 use platform::request_id::RouteLabel;
 use platform::ApiError;
@@ -19,29 +21,36 @@ use platform::ApiError;
 use crate::{auth, Gateway, Upstream};
 
 /// Headers that describe one connection, not the message (RFC 9110 section 7.6.1).
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "upgrade",
+/// Named once: removing by `&str` would parse each name on every request.
+static HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::UPGRADE,
 ];
 
+static X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let listed: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in listed {
-        headers.remove(name);
+    if headers.contains_key(header::CONNECTION) {
+        let listed: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+            .collect();
+        for name in listed {
+            headers.remove(name);
+        }
     }
-    for name in HOP_BY_HOP {
+    for name in &HOP_BY_HOP {
         headers.remove(name);
     }
     // hyper sets the framing of the outgoing message itself.
@@ -95,21 +104,16 @@ pub async fn proxy(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: Request,
 ) -> Response {
-    let path = req.uri().path().to_owned();
-    let label = RouteLabel(route_label(&path));
-    let mut response = forward(&gateway, peer, req, &path)
+    let label = RouteLabel(route_label(req.uri().path()));
+    let mut response = forward(&gateway, peer, req)
         .await
         .unwrap_or_else(IntoResponse::into_response);
     response.extensions_mut().insert(label);
     response
 }
 
-async fn forward(
-    gateway: &Gateway,
-    peer: SocketAddr,
-    req: Request,
-    path: &str,
-) -> Result<Response, ApiError> {
+async fn forward(gateway: &Gateway, peer: SocketAddr, req: Request) -> Result<Response, ApiError> {
+    let path = req.uri().path();
     let Some(upstream) = upstream_for(gateway, path) else {
         return Err(ApiError::not_found(
             "route_not_found",
@@ -145,32 +149,43 @@ async fn forward(
     }
 
     let (mut parts, body) = req.into_parts();
-    let path_and_query = parts
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/");
-    parts.uri = Uri::try_from(format!("{}{}", upstream.base, path_and_query)).map_err(|_| {
+    // The upstream URI reuses the request's path and query as they are, unparsed again.
+    let mut uri = std::mem::take(&mut parts.uri).into_parts();
+    uri.scheme = Some(upstream.scheme.clone());
+    uri.authority = Some(upstream.authority.clone());
+    let path_and_query = uri.path_and_query.as_ref().map_or("/", |p| p.as_str());
+    if !upstream.prefix.is_empty() {
+        uri.path_and_query = Some(
+            PathAndQuery::try_from(format!("{}{path_and_query}", upstream.prefix)).map_err(
+                |_| ApiError::bad_request("invalid_path", "the request path cannot be forwarded"),
+            )?,
+        );
+    } else if uri.path_and_query.is_none() {
+        uri.path_and_query = Some(PathAndQuery::from_static("/"));
+    }
+    parts.uri = Uri::from_parts(uri).map_err(|_| {
         ApiError::bad_request("invalid_path", "the request path cannot be forwarded")
     })?;
     strip_hop_by_hop(&mut parts.headers);
     parts.headers.remove(header::HOST);
     // The key stops here: the services do not need it, so it cannot reach their logs.
-    parts.headers.remove("x-api-key");
+    parts.headers.remove(&X_API_KEY);
     parts.headers.remove(header::AUTHORIZATION);
     // The upstream continues the gateway's span, which continues the client's trace.
     platform::telemetry::inject(&mut parts.headers);
-    if let Ok(value) = HeaderValue::from_str(&peer.ip().to_string()) {
-        parts
-            .headers
-            .append(HeaderName::from_static("x-forwarded-for"), value);
+    if let Ok(value) = HeaderValue::try_from(peer.ip().to_string()) {
+        parts.headers.append(X_FORWARDED_FOR.clone(), value);
     }
-    parts.headers.insert(
-        HeaderName::from_static("x-forwarded-proto"),
-        HeaderValue::from_static("http"),
-    );
-    // Streamed through; a body without Content-Length is cut off at the limit.
-    let body = Body::new(Limited::new(body, gateway.body_limit));
+    parts
+        .headers
+        .insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));
+    // Streamed through; a body without Content-Length is cut off at the limit. Most
+    // requests (every GET) have none: nothing to wrap.
+    let body = if body.is_end_stream() {
+        Body::empty()
+    } else {
+        Body::new(Limited::new(body, gateway.body_limit))
+    };
     let upstream_req = Request::from_parts(parts, body);
 
     let started = Instant::now();
