@@ -12,7 +12,8 @@
 #      Python venv with matplotlib when they are missing;
 #   2. PostgreSQL: fresh databases, start-up to /readyz on a new and on an existing
 #      database, seed the 14-item catalogue, GET /items through the gateway, straight
-#      to estoque-service and through nginx (bench/nginx.conf), with loadgen and wrk;
+#      to estoque-service, through nginx (bench/nginx.conf) and through the gateway
+#      run as its own process (as on Kubernetes), with loadgen and wrk;
 #      then 86 more items and POST /orders (one hot item; spread) at 16 and 64
 #      clients interleaved with pgbench running the same transactions
 #      (bench/pgbench_order.sql), and the 5-minute open-load soak with RSS samples;
@@ -38,17 +39,20 @@ BASE_PORT=${BASE_PORT:-25000}
 ITEMS=${ITEMS:-100}
 CATALOGUE=${CATALOGUE:-14}
 GW=$BASE_PORT; ORD=$((BASE_PORT + 1)); PAY=$((BASE_PORT + 2)); INV=$((BASE_PORT + 3)); NGX=$((BASE_PORT + 80))
+SPLIT=$((BASE_PORT + 10))
 DUR_S=${DUR%s}
 WORK=$(mktemp -d /tmp/pv-bench.XXXXXX)
 BIN=${PV_BIN:-$ROOT/target/release/pedidos-veloz}
 LOADGEN=$ROOT/target/release/loadgen
 PLATFORM_PID=""
 NGINX_PID=""
+SPLIT_PID=""
 
 log() { printf '\n== %s  %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 
 cleanup() {
     [ -n "$NGINX_PID" ] && kill "$NGINX_PID" 2>/dev/null || true
+    [ -n "$SPLIT_PID" ] && kill "$SPLIT_PID" 2>/dev/null || true
     [ -n "$PLATFORM_PID" ] && kill "$PLATFORM_PID" 2>/dev/null || true
     wait 2>/dev/null || true
 }
@@ -184,6 +188,22 @@ stop_nginx() {
     NGINX_PID=""
 }
 
+# The gateway as its own process (`pedidos-veloz gateway`, as deployed on Kubernetes),
+# in front of the same estoque-service as nginx: the like-for-like proxy comparison.
+start_split_gateway() {
+    local line
+    line=$(PORT=$SPLIT ESTOQUE_SERVICE_URL="http://127.0.0.1:$INV" PEDIDOS_SERVICE_URL="http://127.0.0.1:$ORD" \
+        PAGAMENTOS_SERVICE_URL="http://127.0.0.1:$PAY" \
+        "$LOADGEN" startup --url "http://127.0.0.1:$SPLIT/readyz" --timeout 60s --log "$WORK/gateway.log" -- "$BIN" gateway)
+    SPLIT_PID=${line#* }
+}
+
+stop_split_gateway() {
+    [ -n "$SPLIT_PID" ] && kill -TERM "$SPLIT_PID" 2>/dev/null || true
+    wait "$SPLIT_PID" 2>/dev/null || true
+    SPLIT_PID=""
+}
+
 orders_block() {
     # $1 = backend label (pg | sqlite); pgbench only on pg
     local b=$1
@@ -210,13 +230,16 @@ reads_block() {
             lg "$b-get-items-direct-c64-r$r" --url "http://127.0.0.1:$INV" --scenario get --path /items -c 64
             lg "$b-get-item-direct-c64-r$r" --url "http://127.0.0.1:$INV" --scenario get --path "/items/$HOT" -c 64
             lg "$b-get-item-nginx-c64-r$r" --url "http://127.0.0.1:$NGX" --scenario get --path "/items/$HOT" -c 64
+            lg "$b-get-item-split-c64-r$r" --url "http://127.0.0.1:$SPLIT" --scenario get --path "/items/$HOT" -c 64
             # Added latency of one proxy hop: one client, nothing queues.
             lg "$b-get-item-direct-c1-r$r" --url "http://127.0.0.1:$INV" --scenario get --path "/items/$HOT" -c 1
             lg "$b-get-item-gateway-c1-r$r" --url "http://127.0.0.1:$GW" --scenario get --path "/items/$HOT" -c 1
             lg "$b-get-item-nginx-c1-r$r" --url "http://127.0.0.1:$NGX" --scenario get --path "/items/$HOT" -c 1
+            lg "$b-get-item-split-c1-r$r" --url "http://127.0.0.1:$SPLIT" --scenario get --path "/items/$HOT" -c 1
             wrkr "wrk-items-gateway-c64-r$r" "http://127.0.0.1:$GW/items" 64
             wrkr "wrk-item-gateway-c64-r$r" "http://127.0.0.1:$GW/items/$HOT" 64
             wrkr "wrk-item-nginx-c64-r$r" "http://127.0.0.1:$NGX/items/$HOT" 64
+            wrkr "wrk-item-split-c64-r$r" "http://127.0.0.1:$SPLIT/items/$HOT" 64
             wrkr "wrk-item-direct-c64-r$r" "http://127.0.0.1:$INV/items/$HOT" 64
         fi
     done
@@ -238,7 +261,9 @@ start_platform pg-fresh
 seed_catalogue
 startup_block pg
 start_nginx
+start_split_gateway
 reads_block pg
+stop_split_gateway
 stop_nginx
 seed_rest
 orders_block pg

@@ -13,7 +13,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::uri::{Authority, Scheme};
-use axum::http::{header, Method, StatusCode, Uri};
+use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::{Json, Router};
@@ -168,6 +168,8 @@ pub struct Upstream {
     authority: Authority,
     /// The path of the base URL (usually none), put before every forwarded path.
     prefix: String,
+    /// The `Host` header of forwarded requests, made once.
+    host: HeaderValue,
     /// For the `/health` probe.
     probe: ServiceClient,
 }
@@ -183,6 +185,8 @@ impl Upstream {
             return Err(format!("{name}: URL {base:?} needs a scheme and a host"));
         };
         let prefix = uri.path().trim_end_matches('/').to_owned();
+        let host = HeaderValue::from_str(authority.as_str())
+            .map_err(|e| format!("{name}: URL {base:?}: {e}"))?;
         Ok(Self {
             name,
             label,
@@ -191,6 +195,7 @@ impl Upstream {
             scheme,
             authority,
             prefix,
+            host,
         })
     }
 }

@@ -149,25 +149,9 @@ async fn forward(gateway: &Gateway, peer: SocketAddr, req: Request) -> Result<Re
     }
 
     let (mut parts, body) = req.into_parts();
-    // The upstream URI reuses the request's path and query as they are, unparsed again.
-    let mut uri = std::mem::take(&mut parts.uri).into_parts();
-    uri.scheme = Some(upstream.scheme.clone());
-    uri.authority = Some(upstream.authority.clone());
-    let path_and_query = uri.path_and_query.as_ref().map_or("/", |p| p.as_str());
-    if !upstream.prefix.is_empty() {
-        uri.path_and_query = Some(
-            PathAndQuery::try_from(format!("{}{path_and_query}", upstream.prefix)).map_err(
-                |_| ApiError::bad_request("invalid_path", "the request path cannot be forwarded"),
-            )?,
-        );
-    } else if uri.path_and_query.is_none() {
-        uri.path_and_query = Some(PathAndQuery::from_static("/"));
-    }
-    parts.uri = Uri::from_parts(uri).map_err(|_| {
-        ApiError::bad_request("invalid_path", "the request path cannot be forwarded")
-    })?;
+    parts.uri = upstream_uri(upstream, std::mem::take(&mut parts.uri))?;
     strip_hop_by_hop(&mut parts.headers);
-    parts.headers.remove(header::HOST);
+    parts.headers.insert(header::HOST, upstream.host.clone());
     // The key stops here: the services do not need it, so it cannot reach their logs.
     parts.headers.remove(&X_API_KEY);
     parts.headers.remove(header::AUTHORIZATION);
@@ -220,6 +204,23 @@ async fn forward(gateway: &Gateway, peer: SocketAddr, req: Request) -> Result<Re
     ))
 }
 
+/// The request's URI pointed at `upstream`: its path and query are reused as they
+/// are (not parsed again), behind the upstream's path prefix if it has one.
+fn upstream_uri(upstream: &Upstream, uri: Uri) -> Result<Uri, ApiError> {
+    let invalid = || ApiError::bad_request("invalid_path", "the request path cannot be forwarded");
+    let mut uri = uri.into_parts();
+    uri.scheme = Some(upstream.scheme.clone());
+    uri.authority = Some(upstream.authority.clone());
+    if !upstream.prefix.is_empty() {
+        let path_and_query = uri.path_and_query.as_ref().map_or("/", |p| p.as_str());
+        let prefixed = format!("{}{path_and_query}", upstream.prefix);
+        uri.path_and_query = Some(PathAndQuery::try_from(prefixed).map_err(|_| invalid())?);
+    } else if uri.path_and_query.is_none() {
+        uri.path_and_query = Some(PathAndQuery::from_static("/"));
+    }
+    Uri::from_parts(uri).map_err(|_| invalid())
+}
+
 fn is_body_limit(err: &(dyn std::error::Error + 'static)) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = source {
@@ -233,7 +234,28 @@ fn is_body_limit(err: &(dyn std::error::Error + 'static)) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::route_label;
+    use super::{route_label, upstream_uri};
+    use crate::Upstream;
+
+    #[test]
+    fn upstream_uris_keep_path_and_query() {
+        let plain = Upstream::new("estoque-service", "estoque", "http://inventory:5003/").unwrap();
+        let uri = upstream_uri(&plain, "/items/7?page=2".parse().unwrap()).unwrap();
+        assert_eq!(uri.to_string(), "http://inventory:5003/items/7?page=2");
+        assert_eq!(plain.host, "inventory:5003");
+
+        let prefixed =
+            Upstream::new("estoque-service", "estoque", "http://lb:80/estoque/").unwrap();
+        let uri = upstream_uri(&prefixed, "/items?limit=5".parse().unwrap()).unwrap();
+        assert_eq!(uri.to_string(), "http://lb:80/estoque/items?limit=5");
+    }
+
+    #[test]
+    fn upstream_urls_need_scheme_and_host() {
+        assert!(Upstream::new("estoque-service", "estoque", "inventory:5003").is_err());
+        assert!(Upstream::new("estoque-service", "estoque", "/items").is_err());
+        assert!(Upstream::new("estoque-service", "estoque", "http://in valid").is_err());
+    }
 
     #[test]
     fn labels_replace_ids() {
