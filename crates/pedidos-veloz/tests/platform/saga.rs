@@ -409,3 +409,79 @@ on_both_backends!(
         p.assert_invariants(&[(item, 5)]).await;
     }
 );
+
+on_both_backends!(
+    concurrent_cancels_finish_each_order_once,
+    |backend: Backend| async move {
+        // Many cancellations of the same paid orders at once: on PostgreSQL their final
+        // updates are written in shared batches, where an order's compare-and-set on its
+        // status must still let exactly one of them move it.
+        let p = Arc::new(Platform::start(backend).await);
+        let item = p.item("Cachecol", 10, 40.0).await;
+        let mut orders = Vec::new();
+        for customer in ["Lia", "Rui", "Ana"] {
+            let placed = p.order(customer, &[(item, 2)]).await;
+            assert_eq!(placed.body["order"]["status"], "paid", "{}", placed.text);
+            orders.push(placed.body["order"]["id"].as_i64().unwrap());
+        }
+        let mut tasks = JoinSet::new();
+        for _ in 0..12 {
+            for &id in &orders {
+                let p = p.clone();
+                tasks.spawn(async move {
+                    let r = p.post(&format!("/orders/{id}/cancel"), json!({})).await;
+                    (id, r.status, r.body["order"]["status"].clone(), r.text)
+                });
+            }
+        }
+        while let Some(answer) = tasks.join_next().await {
+            let (id, status, order_status, text) = answer.expect("cancel task");
+            assert_eq!(
+                (status, order_status),
+                (200, json!("cancelled")),
+                "order {id}: {text}"
+            );
+        }
+        for &id in &orders {
+            let order = p.get(&format!("/orders/{id}")).await;
+            assert_eq!(order.body["status"], "cancelled", "{}", order.text);
+            let payment = p.get(&format!("/payments?order_id={id}")).await;
+            assert_eq!(
+                payment.body.as_array().map(Vec::len),
+                Some(1),
+                "{}",
+                payment.text
+            );
+            assert_eq!(payment.body[0]["status"], "refunded", "{}", payment.text);
+        }
+        assert_eq!(
+            p.count(
+                Service::Orders,
+                "SELECT count(*) FROM orders WHERE status = 'cancelled'"
+            )
+            .await,
+            3
+        );
+        // Only the update that moved an order counts it as finished: a save that lost
+        // the race (in the same batch or not) must see its compare-and-set fail.
+        let metrics = p
+            .http
+            .send(
+                "GET",
+                &p.service_url(Service::Orders, "/metrics"),
+                None,
+                &[],
+            )
+            .await;
+        let cancelled: f64 = metrics
+            .text
+            .lines()
+            .filter(|l| {
+                l.starts_with("orders_finished_total{") && l.contains(r#"status="cancelled""#)
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        assert_eq!(cancelled, 3.0, "{}", metrics.text);
+        p.assert_invariants(&[(item, 10)]).await;
+    }
+);
