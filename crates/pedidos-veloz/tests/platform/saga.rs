@@ -413,9 +413,9 @@ on_both_backends!(
 on_both_backends!(
     concurrent_cancels_finish_each_order_once,
     |backend: Backend| async move {
-        // Many cancellations of the same paid orders at once: on PostgreSQL their final
-        // updates are written in shared batches, where an order's compare-and-set on its
-        // status must still let exactly one of them move it.
+        // Many cancellations of the same paid orders at once: each order's final update
+        // is a compare-and-set on its status, so exactly one of them moves it; the others
+        // answer with what it wrote.
         let p = Arc::new(Platform::start(backend).await);
         let item = p.item("Cachecol", 10, 40.0).await;
         let mut orders = Vec::new();
@@ -462,8 +462,8 @@ on_both_backends!(
             .await,
             3
         );
-        // Only the update that moved an order counts it as finished: a save that lost
-        // the race (in the same batch or not) must see its compare-and-set fail.
+        // Only the update that moved an order counts it as finished: an update that lost
+        // the race must see its compare-and-set fail.
         let metrics = p
             .http
             .send(

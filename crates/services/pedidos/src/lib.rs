@@ -13,9 +13,8 @@ use std::time::Duration;
 
 use axum::routing::{get, post};
 use axum::Router;
-use platform::batch::Batches;
 use platform::client::ServiceClient;
-use platform::db::{Db, Migrations, PoolKind};
+use platform::db::{Db, Migrations};
 use platform::metrics::MetricsBuilder;
 use platform::money::Money;
 use platform::names;
@@ -25,7 +24,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::histogram::Histogram;
 use utoipa::OpenApi;
 
 use clients::{Inventory, Payments};
@@ -181,9 +180,6 @@ pub struct AppState {
     pub inventory: Inventory,
     pub payments: Payments,
     pub metrics: OrderMetrics,
-    /// Group commit of the orders' updates on PostgreSQL (see [`order::save_batch`]);
-    /// `None` on SQLite, whose one writer takes them one by one.
-    pub saves: Option<Batches<order::OrderState, bool>>,
 }
 
 #[derive(OpenApi)]
@@ -216,18 +212,6 @@ pub fn build(db: Db, settings: &Settings, upstreams: &Upstreams, shutdown: &Shut
     let mut metrics = MetricsBuilder::new(names::PEDIDOS);
     let business = OrderMetrics::register(&mut metrics);
     let timeout = settings.upstream_timeout();
-    let saves = matches!(db.writer().kind, PoolKind::Postgres(_)).then(|| {
-        let sizes = Histogram::new(exponential_buckets(1.0, 2.0, 7)); // 1 .. 64
-        metrics.registry().register(
-            "order_save_batch_size",
-            "Order updates written per group-commit statement (PostgreSQL)",
-            sizes.clone(),
-        );
-        let db = db.clone();
-        Batches::start(names::PEDIDOS, 2, 64, sizes, move |batch| {
-            order::save_batch(db.clone(), batch)
-        })
-    });
     let state = AppState {
         db: db.clone(),
         settings: Arc::new(settings.clone()),
@@ -244,7 +228,6 @@ pub fn build(db: Db, settings: &Settings, upstreams: &Upstreams, shutdown: &Shut
             256,
         )),
         metrics: business,
-        saves,
     };
     tokio::spawn(recovery::run(state.clone(), shutdown.stop.clone()));
     Component::new(names::PEDIDOS, routes(state), Some(db), metrics)

@@ -1,7 +1,7 @@
 //! Orders: their types, their SQL, and the HTTP calls of pedidos-service.
 //! The saga that moves an order from `pending` to a final status is in [`crate::saga`].
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,7 +10,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json as JsonBody};
 use chrono::{DateTime, Utc};
-use platform::db::{Db, PoolKind};
+use platform::db::PoolKind;
 use platform::extract::{Id, Json, Query};
 use platform::money::Money;
 use platform::page::Page;
@@ -555,223 +555,111 @@ pub async fn pending_stats(app: &AppState) -> Result<(i64, f64), ApiError> {
     Ok((count, age))
 }
 
-/// Records `record`'s new state if the order is still `expected` (a compare-and-set on
-/// the status: whoever moves an order first wins), with its lines' names and prices;
-/// `next_attempt` is the new lease (a pending order's next retry), if any. `false` when
-/// the order had moved on.
+/// Writes the saga's state: lines' names and prices, total, reservation, payment,
+/// failure, and the new status (or the next attempt time for a pending order).
+/// Only moves an order that is still in `expected` status; returns false otherwise.
 pub async fn save(
     app: &AppState,
     record: &mut OrderRecord,
     expected: OrderStatus,
     next_attempt: Option<i64>,
 ) -> Result<bool, ApiError> {
-    let state = OrderState::of(record, expected, next_attempt);
-    let (updated_at, payment_id) = (state.updated_at, state.payment_id);
-    let saved = match &app.saves {
-        Some(saves) => saves.submit(state).await?,
-        None => save_in_steps(app, &state).await?,
+    let now = platform::now();
+    let order = &record.order;
+    let payment = record.payment.as_ref().map(Value::to_string);
+    let (failure_status, failure) = match &record.failure {
+        Some((status, body)) => (Some(i32::from(status.as_u16())), Some(body.to_string())),
+        None => (None, None),
+    };
+    let payment_id = record
+        .payment
+        .as_ref()
+        .and_then(|p| p.get("id"))
+        .and_then(Value::as_i64);
+    // The order row's update, $1 .. $11, on both paths.
+    macro_rules! update_order_sql {
+        () => {
+            "UPDATE orders SET status = $1, total_cents = $2, payment_id = $3, payment = $4, reservation_id = $5, \
+             failure_status = $6, failure = $7, lease_until = $8, updated_at = $9 WHERE id = $10 AND status = $11"
+        };
+    }
+    macro_rules! bind_order_state {
+        ($query:expr) => {
+            $query
+                .bind(order.status.as_str())
+                .bind(order.total.cents())
+                .bind(payment_id)
+                .bind(&payment)
+                .bind(record.reservation_id)
+                .bind(failure_status)
+                .bind(&failure)
+                .bind(next_attempt)
+                .bind(now)
+                .bind(order.id)
+                .bind(expected.as_str())
+        };
+    }
+    let saved = if let PoolKind::Postgres(pool) = &app.db.writer().kind {
+        // One autocommit statement: the order's row and its lines' names and prices,
+        // the lines only when the order's row changed (instead of BEGIN, 1 + lines
+        // statements, COMMIT).
+        let named: Vec<&OrderLine> = order
+            .items
+            .iter()
+            .filter(|l| l.item_name.is_some())
+            .collect();
+        let line_ids: Vec<i64> = named.iter().map(|l| l.id).collect();
+        let names: Vec<&str> = named
+            .iter()
+            .map(|l| l.item_name.as_deref().unwrap_or_default())
+            .collect();
+        let prices: Vec<Option<i64>> = named
+            .iter()
+            .map(|l| l.unit_price.map(Money::cents))
+            .collect();
+        let mut conn = app.db.writer().timed_acquire(pool).await?;
+        let (changed,): (i64,) = bind_order_state!(sqlx::query_as(concat!(
+            "WITH o AS (",
+            update_order_sql!(),
+            " RETURNING id), \
+             l AS ( \
+                 UPDATE order_lines SET item_name = x.name, unit_price_cents = x.price \
+                 FROM unnest($12::bigint[], $13::text[], $14::bigint[]) AS x(id, name, price) \
+                 WHERE order_lines.id = x.id AND order_lines.order_id = $10 AND EXISTS (SELECT 1 FROM o)) \
+             SELECT count(*) FROM o"
+        )))
+        .bind(&line_ids)
+        .bind(&names)
+        .bind(&prices)
+        .fetch_one(&mut *conn)
+        .await?;
+        changed == 1
+    } else {
+        with_conn!(app.db.writer(), |conn| {
+            let mut tx = conn.begin().await?;
+            let changed = bind_order_state!(sqlx::query(update_order_sql!()))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if changed == 1 {
+                for line in order.items.iter().filter(|l| l.item_name.is_some()) {
+                    sqlx::query(
+                        "UPDATE order_lines SET item_name = $1, unit_price_cents = $2 WHERE id = $3",
+                    )
+                    .bind(&line.item_name)
+                    .bind(line.unit_price.map(Money::cents))
+                    .bind(line.id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+            }
+            changed == 1
+        })
     };
     if saved {
-        record.order.updated_at = updated_at;
+        record.order.updated_at = now;
         record.order.payment_id = payment_id;
-    }
-    Ok(saved)
-}
-
-/// One order's new state, as [`save`] writes it.
-pub struct OrderState {
-    id: i64,
-    expected: &'static str,
-    status: &'static str,
-    total_cents: i64,
-    payment_id: Option<i64>,
-    payment: Option<String>,
-    reservation_id: Option<i64>,
-    failure_status: Option<i32>,
-    failure: Option<String>,
-    lease_until: Option<i64>,
-    updated_at: DateTime<Utc>,
-    /// The lines the reservation named: (line id, item name, unit price in cents).
-    lines: Vec<(i64, String, Option<i64>)>,
-}
-
-impl OrderState {
-    fn of(record: &OrderRecord, expected: OrderStatus, next_attempt: Option<i64>) -> Self {
-        let order = &record.order;
-        let (failure_status, failure) = match &record.failure {
-            Some((status, body)) => (Some(i32::from(status.as_u16())), Some(body.to_string())),
-            None => (None, None),
-        };
-        Self {
-            id: order.id,
-            expected: expected.as_str(),
-            status: order.status.as_str(),
-            total_cents: order.total.cents(),
-            payment_id: record
-                .payment
-                .as_ref()
-                .and_then(|p| p.get("id"))
-                .and_then(Value::as_i64),
-            payment: record.payment.as_ref().map(Value::to_string),
-            reservation_id: record.reservation_id,
-            failure_status,
-            failure,
-            lease_until: next_attempt,
-            updated_at: platform::now(),
-            lines: order
-                .items
-                .iter()
-                .filter_map(|l| {
-                    let name = l.item_name.clone()?;
-                    Some((l.id, name, l.unit_price.map(Money::cents)))
-                })
-                .collect(),
-        }
-    }
-}
-
-/// SQLite: one transaction, the order's row, then its lines if the row changed.
-async fn save_in_steps(app: &AppState, state: &OrderState) -> Result<bool, ApiError> {
-    Ok(with_conn!(app.db.writer(), |conn| {
-        let mut tx = conn.begin().await?;
-        let changed = sqlx::query(
-            "UPDATE orders SET status = $1, total_cents = $2, payment_id = $3, payment = $4, reservation_id = $5, \
-             failure_status = $6, failure = $7, lease_until = $8, updated_at = $9 WHERE id = $10 AND status = $11",
-        )
-        .bind(state.status)
-        .bind(state.total_cents)
-        .bind(state.payment_id)
-        .bind(&state.payment)
-        .bind(state.reservation_id)
-        .bind(state.failure_status)
-        .bind(&state.failure)
-        .bind(state.lease_until)
-        .bind(state.updated_at)
-        .bind(state.id)
-        .bind(state.expected)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if changed == 1 {
-            for (line_id, name, price) in &state.lines {
-                sqlx::query(
-                    "UPDATE order_lines SET item_name = $1, unit_price_cents = $2 WHERE id = $3",
-                )
-                .bind(name)
-                .bind(price)
-                .bind(line_id)
-                .execute(&mut *tx)
-                .await?;
-            }
-            tx.commit().await?;
-        }
-        changed == 1
-    }))
-}
-
-/// A batch of [`OrderState`]s as the arrays `unnest` takes, one per column.
-#[derive(Default)]
-struct Columns<'a> {
-    id: Vec<i64>,
-    expected: Vec<&'a str>,
-    status: Vec<&'a str>,
-    total_cents: Vec<i64>,
-    payment_id: Vec<Option<i64>>,
-    payment: Vec<Option<&'a str>>,
-    reservation_id: Vec<Option<i64>>,
-    failure_status: Vec<Option<i32>>,
-    failure: Vec<Option<&'a str>>,
-    lease_until: Vec<Option<i64>>,
-    updated_at: Vec<DateTime<Utc>>,
-    line_order: Vec<i64>,
-    line_id: Vec<i64>,
-    line_name: Vec<&'a str>,
-    line_price: Vec<Option<i64>>,
-}
-
-impl<'a> Columns<'a> {
-    fn push(&mut self, s: &'a OrderState) {
-        self.id.push(s.id);
-        self.expected.push(s.expected);
-        self.status.push(s.status);
-        self.total_cents.push(s.total_cents);
-        self.payment_id.push(s.payment_id);
-        self.payment.push(s.payment.as_deref());
-        self.reservation_id.push(s.reservation_id);
-        self.failure_status.push(s.failure_status);
-        self.failure.push(s.failure.as_deref());
-        self.lease_until.push(s.lease_until);
-        self.updated_at.push(s.updated_at);
-        for (line_id, name, price) in &s.lines {
-            self.line_order.push(s.id);
-            self.line_id.push(*line_id);
-            self.line_name.push(name);
-            self.line_price.push(*price);
-        }
-    }
-}
-
-/// PostgreSQL: the saves of many requests (see [`platform::batch`]) as one autocommit
-/// statement — each order's row under its own compare-and-set, and the lines of the
-/// orders whose row changed — instead of one statement and one commit per order. An
-/// order appears at most once per statement (a second save of it in the same batch
-/// goes in the next statement), so each save sees the one before it.
-pub async fn save_batch(db: Db, states: Vec<OrderState>) -> Result<Vec<bool>, ApiError> {
-    let PoolKind::Postgres(pool) = &db.writer().kind else {
-        return Err(ApiError::internal());
-    };
-    let mut saved = vec![false; states.len()];
-    let mut pending: Vec<usize> = (0..states.len()).collect();
-    let mut conn = db.writer().timed_acquire(pool).await?;
-    while !pending.is_empty() {
-        let mut seen = HashSet::new();
-        let (round, later): (Vec<usize>, Vec<usize>) = pending
-            .into_iter()
-            .partition(|&i| seen.insert(states[i].id));
-        let mut c = Columns::default();
-        for &i in &round {
-            c.push(&states[i]);
-        }
-        let changed: Vec<(i64,)> = sqlx::query_as(
-            "WITH x AS ( \
-                 SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], \
-                     $6::text[], $7::bigint[], $8::int[], $9::text[], $10::bigint[], $11::timestamptz[]) \
-                 AS x(id, expected, status, total_cents, payment_id, payment, reservation_id, \
-                     failure_status, failure, lease_until, updated_at)), \
-             o AS ( \
-                 UPDATE orders SET status = x.status, total_cents = x.total_cents, payment_id = x.payment_id, \
-                     payment = x.payment, reservation_id = x.reservation_id, failure_status = x.failure_status, \
-                     failure = x.failure, lease_until = x.lease_until, updated_at = x.updated_at \
-                 FROM x WHERE orders.id = x.id AND orders.status = x.expected RETURNING orders.id), \
-             l AS ( \
-                 UPDATE order_lines SET item_name = y.name, unit_price_cents = y.price \
-                 FROM unnest($12::bigint[], $13::bigint[], $14::text[], $15::bigint[]) AS y(order_id, id, name, price) \
-                 WHERE order_lines.id = y.id AND order_lines.order_id = y.order_id \
-                     AND y.order_id IN (SELECT id FROM o)) \
-             SELECT id FROM o",
-        )
-        .bind(&c.id)
-        .bind(&c.expected)
-        .bind(&c.status)
-        .bind(&c.total_cents)
-        .bind(&c.payment_id)
-        .bind(&c.payment)
-        .bind(&c.reservation_id)
-        .bind(&c.failure_status)
-        .bind(&c.failure)
-        .bind(&c.lease_until)
-        .bind(&c.updated_at)
-        .bind(&c.line_order)
-        .bind(&c.line_id)
-        .bind(&c.line_name)
-        .bind(&c.line_price)
-        .fetch_all(&mut *conn)
-        .await?;
-        let changed: HashSet<i64> = changed.into_iter().map(|(id,)| id).collect();
-        for i in round {
-            saved[i] = changed.contains(&states[i].id);
-        }
-        pending = later;
     }
     Ok(saved)
 }
