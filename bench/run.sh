@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole performance comparison of issue 5, on this machine, in one command:
 #
-#     bench/run.sh              # full run, ~15 minutes (5 of them the soak)
+#     bench/run.sh              # full run, ~20 minutes (5 of them the soak)
 #     QUICK=1 bench/run.sh      # smoke run, ~4 minutes: 1 run per point, short soak
 #
 # Writes bench/results/*.json (one file per measurement), bench/results/summary.json,
