@@ -506,6 +506,12 @@ impl Platform {
         format!("http://{}{path}", self.addr(service))
     }
 
+    /// The Prometheus text a component serves on its own `/metrics`.
+    pub async fn metrics(&self, service: Service) -> String {
+        let url = self.service_url(service, "/metrics");
+        self.http.send("GET", &url, None, &[]).await.text
+    }
+
     pub async fn get(&self, path: &str) -> Resp {
         self.http.send("GET", &self.url(path), None, &[]).await
     }

@@ -180,17 +180,10 @@ on_both_backends!(
         p.settle(Duration::from_secs(20)).await;
         assert_eq!(p.all("/orders?status=paid").await.len(), 4);
         p.assert_invariants(&[(item, 10)]).await;
-        let retries = p
-            .http
-            .send(
-                "GET",
-                &p.service_url(Service::Orders, "/metrics"),
-                None,
-                &[],
-            )
-            .await;
         assert!(
-            retries.text.contains("saga_step_retries_total{"),
+            p.metrics(Service::Orders)
+                .await
+                .contains("saga_step_retries_total{"),
             "the worker's retries are counted"
         );
     }
@@ -464,24 +457,15 @@ on_both_backends!(
         );
         // Only the update that moved an order counts it as finished: an update that lost
         // the race must see its compare-and-set fail.
-        let metrics = p
-            .http
-            .send(
-                "GET",
-                &p.service_url(Service::Orders, "/metrics"),
-                None,
-                &[],
-            )
-            .await;
+        let metrics = p.metrics(Service::Orders).await;
         let cancelled: f64 = metrics
-            .text
             .lines()
             .filter(|l| {
                 l.starts_with("orders_finished_total{") && l.contains(r#"status="cancelled""#)
             })
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum();
-        assert_eq!(cancelled, 3.0, "{}", metrics.text);
+        assert_eq!(cancelled, 3.0, "{metrics}");
         p.assert_invariants(&[(item, 10)]).await;
     }
 );
