@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole performance comparison of issue 5, on this machine, in one command:
+# The whole performance comparison (targets: docs/performance.md), on this machine, in one command:
 #
 #     bench/run.sh              # full run, ~20 minutes (5 of them the soak)
 #     QUICK=1 bench/run.sh      # smoke run, ~4 minutes: 1 run per point, short soak
@@ -22,7 +22,7 @@
 #
 # Settings (environment): RUNS (3), DUR (8s), WARM (2s), SOAK (5m), SOAK_RATE (300),
 # PG (postgres://postgres@127.0.0.1:5432), BASE_PORT (25000), CATALOGUE (14: the items
-# GET /items returns, as in the issue's baseline), ITEMS (100: the spread orders' items).
+# GET /items returns, as in the Flask original's baseline), ITEMS (100: the spread orders' items).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -161,7 +161,7 @@ fresh_pg_dbs() {
         SELECT 'pgbench item ' || g, 1000000000, 1000, now(), now() FROM generate_series(1, $ITEMS) g"
 }
 
-# seed_catalogue: the issue's GET /items baseline is a 14-item catalogue, so the reads
+# seed_catalogue: the Flask original's GET /items baseline is a 14-item catalogue, so the reads
 # run on CATALOGUE items; the orders then spread over ITEMS (the rest added by seed_rest).
 seed_catalogue() {
     IDS=$("$LOADGEN" seed --url "http://127.0.0.1:$GW" --items "$CATALOGUE" --stock 1000000000)

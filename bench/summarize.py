@@ -1,5 +1,5 @@
 """Summarises bench/results/*.json (written by bench/run.sh): min/median/max per point,
-the same-run ratios, the issue's targets, and a chart (throughput and p99 vs clients).
+the same-run ratios, the targets (docs/performance.md), and a chart (throughput and p99 vs clients).
 
 Usage: python bench/summarize.py bench/results
 """
