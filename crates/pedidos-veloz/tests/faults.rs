@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use harness::{Backend, Http, Mode, Options, Platform};
 use loadgen::{Config, Load, Report, Scenario};
-use pedidos_veloz::Service;
+use pedidos_veloz::ComponentKind;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -196,13 +196,13 @@ impl Run {
 }
 
 /// SIGKILL one component mid-load, start it again after `down`.
-async fn kill_and_restart(name: &'static str, service: Service, down: Duration) {
+async fn kill_and_restart(name: &'static str, service: ComponentKind, down: Duration) {
     kill_and_restart_with(name, service, down, options()).await;
 }
 
 async fn kill_and_restart_with(
     name: &'static str,
-    service: Service,
+    service: ComponentKind,
     down: Duration,
     options: Options,
 ) {
@@ -214,7 +214,7 @@ async fn kill_and_restart_with(
     let pending = run
         .p
         .count(
-            Service::Orders,
+            ComponentKind::Pedidos,
             "SELECT COUNT(*) FROM orders WHERE status = 'pending'",
         )
         .await;
@@ -238,7 +238,7 @@ async fn kill_and_restart_with(
 async fn f1_payments_killed_and_back_after_5s() {
     kill_and_restart(
         "payments SIGKILL 5s",
-        Service::Payments,
+        ComponentKind::Pagamentos,
         Duration::from_secs(5),
     )
     .await;
@@ -250,7 +250,7 @@ async fn f2_orders_killed_mid_saga() {
     // A slower processor keeps several sagas between their steps at any moment.
     kill_and_restart_with(
         "orders SIGKILL mid-saga",
-        Service::Orders,
+        ComponentKind::Pedidos,
         Duration::from_secs(1),
         Options {
             payment_latency_ms: 300,
@@ -265,7 +265,7 @@ async fn f2_orders_killed_mid_saga() {
 async fn f3_inventory_killed() {
     kill_and_restart(
         "inventory SIGKILL",
-        Service::Inventory,
+        ComponentKind::Estoque,
         Duration::from_secs(1),
     )
     .await;
@@ -307,13 +307,13 @@ async fn f5_payments_slower_than_the_saga_timeout() {
     // 2.5 s per charge against SAGA_CALL_TIMEOUT_MS=1000 for 8 s, then normal again.
     let fault_at = Instant::now();
     run.p
-        .set_service_env(Service::Payments, &[("PAYMENT_LATENCY_MS", "2500")]);
-    run.p.stop(Service::Payments).await;
-    run.p.restart(Service::Payments).await;
+        .set_service_env(ComponentKind::Pagamentos, &[("PAYMENT_LATENCY_MS", "2500")]);
+    run.p.stop(ComponentKind::Pagamentos).await;
+    run.p.restart(ComponentKind::Pagamentos).await;
     tokio::time::sleep(Duration::from_secs(8)).await;
-    run.p.set_service_env(Service::Payments, &[]);
-    run.p.stop(Service::Payments).await;
-    run.p.restart(Service::Payments).await;
+    run.p.set_service_env(ComponentKind::Pagamentos, &[]);
+    run.p.stop(ComponentKind::Pagamentos).await;
+    run.p.restart(ComponentKind::Pagamentos).await;
     let back = Instant::now();
     let recovered = run.until_orders_complete(back).await;
     run.notes
@@ -332,10 +332,10 @@ async fn f6_sigterm_each_component_under_load() {
     let fault_at = Instant::now();
     let item = run.added[0].0;
     for service in [
-        Service::Payments,
-        Service::Inventory,
-        Service::Orders,
-        Service::Gateway,
+        ComponentKind::Pagamentos,
+        ComponentKind::Estoque,
+        ComponentKind::Pedidos,
+        ComponentKind::Gateway,
     ] {
         // Requests in flight when the signal arrives: each must be answered.
         let mut in_flight = Vec::new();

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use prometheus_client::metrics::histogram::Histogram;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
+use crate::worker::Workers;
 use crate::ApiError;
 
 /// Requests waiting for a batch; beyond it, callers wait to enqueue (back-pressure).
@@ -21,7 +22,7 @@ struct Job<Req, Out> {
 }
 
 /// The entry point of one kind of batch; cheap to clone. Its workers stop when the
-/// last clone is dropped.
+/// last clone is dropped or the component stops.
 pub struct Batches<Req, Out> {
     queue: mpsc::Sender<Job<Req, Out>>,
     service: &'static str,
@@ -37,13 +38,14 @@ impl<Req, Out> Clone for Batches<Req, Out> {
 }
 
 impl<Req: Send + 'static, Out: Send + 'static> Batches<Req, Out> {
-    /// Starts `workers` tasks that each take up to `max` waiting requests, run them with
-    /// `run` (which answers one outcome per request, in order) and record the batch's
-    /// size in `sizes`. `service` names the component in a 503 if the workers are gone.
-    /// Needs a Tokio runtime.
+    /// Starts `concurrency` tasks on the component's `workers` that each take up to
+    /// `max` waiting requests, run them with `run` (which answers one outcome per
+    /// request, in order) and record the batch's size in `sizes`. `service` names the
+    /// component in a 503 if the workers are gone. Needs a Tokio runtime.
     pub fn start<F, Fut>(
+        workers: &Workers,
         service: &'static str,
-        workers: usize,
+        concurrency: usize,
         max: usize,
         sizes: Histogram,
         run: F,
@@ -54,14 +56,20 @@ impl<Req: Send + 'static, Out: Send + 'static> Batches<Req, Out> {
     {
         let (queue, waiting) = mpsc::channel::<Job<Req, Out>>(QUEUE);
         let waiting = Arc::new(Mutex::new(waiting));
-        for _ in 0..workers.max(1) {
+        for _ in 0..concurrency.max(1) {
             let waiting = waiting.clone();
             let (run, sizes) = (run.clone(), sizes.clone());
-            tokio::spawn(async move {
+            let stop = workers.stopping();
+            workers.spawn(async move {
                 loop {
                     let jobs = {
                         let mut waiting = waiting.lock().await;
-                        let Some(first) = waiting.recv().await else {
+                        // A batch in progress is finished; only the wait for the next one stops.
+                        let first = tokio::select! {
+                            first = waiting.recv() => first,
+                            () = stop.cancelled() => None,
+                        };
+                        let Some(first) = first else {
                             return;
                         };
                         let mut jobs = vec![first];

@@ -95,6 +95,9 @@ impl Answer {
     }
 }
 
+/// The body of a call that sends none.
+pub const NO_BODY: Option<&()> = None;
+
 /// A client for one other component, e.g. pedidos → estoque.
 #[derive(Clone, Debug)]
 pub struct ServiceClient {
@@ -122,13 +125,13 @@ impl ServiceClient {
         self.timeout
     }
 
-    /// Sends one request with an optional JSON body; waits at most `timeout`
-    /// (or the client's default) for the whole answer.
-    pub async fn call(
+    /// Sends one request with an optional JSON body ([`NO_BODY`] for none); waits at
+    /// most `timeout` (or the client's default) for the whole answer.
+    pub async fn call<B: serde::Serialize + ?Sized>(
         &self,
         method: Method,
         path: &str,
-        body: Option<&serde_json::Value>,
+        body: Option<&B>,
         request_id: &str,
         timeout: Option<Duration>,
     ) -> Result<Answer, CallError> {

@@ -314,14 +314,13 @@ pub fn is_unavailable(err: &sqlx::Error) -> bool {
     }
 }
 
-/// Whether an error is a unique-constraint violation (PostgreSQL 23505, SQLite 2067/1555).
-pub fn is_unique_violation(err: &sqlx::Error) -> bool {
-    match err {
-        sqlx::Error::Database(db) => {
-            matches!(db.kind(), sqlx::error::ErrorKind::UniqueViolation)
-        }
-        _ => false,
-    }
+/// Reads back an enum stored as text (a status, a method): a value the code does not
+/// know means the row was written by something else, which is a bug, not bad input.
+pub fn decode_text<T: std::str::FromStr>(column: &str, value: &str) -> Result<T, crate::ApiError> {
+    value.parse().map_err(|_| {
+        tracing::error!(column, value, "unknown value in the database");
+        crate::ApiError::internal()
+    })
 }
 
 /// A database URL with its password replaced, for logs and errors.

@@ -10,8 +10,11 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
-/// A JSON body. Malformed JSON and wrong types are 400 with the path of the
-/// offending field; a body over the limit is 413; a non-JSON content type is 415.
+/// A JSON object body. Malformed JSON and wrong types are 400 with the path of the
+/// offending field; a JSON value that is not an object (`[5]`, `5`, `"x"`, `true`,
+/// `null`) is 400 `invalid_body`; a body over the limit is 413; a non-JSON content
+/// type is 415. Every body of the API is an object: serde alone would read a struct
+/// from an array of its fields in order (`[5]` as `{"quantity": 5}`).
 pub struct Json<T>(pub T);
 
 impl<S, T> FromRequest<S> for Json<T>
@@ -30,8 +33,32 @@ where
             ));
         }
         let bytes = Bytes::from_request(req, state).await.map_err(body_error)?;
+        require_object(&bytes)?;
         parse_json(&bytes).map(Json)
     }
+}
+
+/// Refuses a well-formed JSON document whose top level is not an object; anything
+/// else (an object, or malformed JSON) is left to the parser to judge.
+pub fn require_object(bytes: &[u8]) -> Result<(), ApiError> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if matches!(first, None | Some(b'{')) {
+        return Ok(());
+    }
+    if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_err() {
+        return Ok(());
+    }
+    let kind = match first {
+        Some(b'[') => "an array",
+        Some(b'"') => "a string",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        _ => "a number",
+    };
+    Err(ApiError::bad_request(
+        "invalid_body",
+        format!("the body must be a JSON object, not {kind}"),
+    ))
 }
 
 /// Parses a JSON document into `T`, naming the field that failed.
@@ -126,5 +153,26 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
             ApiError::bad_request("invalid_id", format!("'{raw}' is not a valid id"))
                 .with("field", "id")
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::require_object;
+
+    #[test]
+    fn only_objects_are_bodies() {
+        for body in ["[5]", " 5", "\"x\"", "true", "null", "[]", "-1.5"] {
+            let err = require_object(body.as_bytes()).unwrap_err();
+            assert_eq!(
+                (err.status.as_u16(), err.code),
+                (400, "invalid_body"),
+                "{body}"
+            );
+        }
+        // Objects, and what the parser will call malformed, pass through.
+        for body in ["{}", " {\"a\":1}", "", "{not json", "[1,", "nul"] {
+            assert!(require_object(body.as_bytes()).is_ok(), "{body}");
+        }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::{check_range, ApiError};
@@ -11,7 +11,7 @@ use crate::{check_range, ApiError};
 pub const MAX_LINES: usize = 100;
 pub const MAX_LINE_QUANTITY: i64 = 10_000;
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct LineRequest {
     #[schema(minimum = 1)]
     pub item_id: i64,

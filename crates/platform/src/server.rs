@@ -3,7 +3,6 @@
 //! guard, request tracking, and a server loop that drains gracefully.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -22,6 +21,7 @@ use crate::health::{self, Probe};
 use crate::metrics::{metrics_handler, MetricsBuilder};
 use crate::request_id::{self, RequestContext};
 use crate::shutdown::Shutdown;
+use crate::worker::Workers;
 
 /// Requests bodies above this are refused with 413 (SPEC section 2).
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
@@ -72,6 +72,8 @@ pub struct Component {
     pub read_whole_body: bool,
     /// Connection limits of its server loop.
     pub limits: Limits,
+    /// Its background tasks: stopped and waited for by [`serve`] before the pools close.
+    pub workers: Workers,
 }
 
 impl Component {
@@ -93,11 +95,19 @@ impl Component {
             body_limit: DEFAULT_BODY_LIMIT,
             read_whole_body: true,
             limits: Limits::default(),
+            workers: Workers::new(),
         }
     }
 
-    /// The whole application: the component's routes plus the standard endpoints and layers.
-    pub fn into_app(self, shutdown: &Shutdown) -> (Router, Option<Db>) {
+    /// The background tasks the component's state started (see [`Workers`]).
+    pub fn with_workers(mut self, workers: Workers) -> Self {
+        self.workers = workers;
+        self
+    }
+
+    /// The whole application: the component's routes plus the standard endpoints and
+    /// layers; and what outlives the routes until shutdown ends: the workers and the database.
+    pub fn into_app(self, shutdown: &Shutdown) -> (Router, Workers, Option<Db>) {
         let probe = Probe {
             service: self.name,
             db: self.db.clone(),
@@ -145,7 +155,7 @@ impl Component {
                 context,
                 request_id::track,
             ));
-        (app, self.db)
+        (app, self.workers, self.db)
     }
 }
 
@@ -201,8 +211,9 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// Serves `component` on `listener` until `shutdown.stop`, then stops accepting,
-/// lets in-flight requests finish for at most `grace` (idle keep-alive connections
-/// close at once) and closes the database pools.
+/// lets in-flight requests finish (idle keep-alive connections close at once), stops
+/// the component's background workers and waits for them, all within `grace`, and
+/// closes the database pools.
 ///
 /// The loop is hyper's HTTP/1 connection builder driven directly (not `axum::serve`)
 /// so that the component's [`Limits`] apply: header size and count (431 above them),
@@ -217,7 +228,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let name = component.name;
     let limits = component.limits.clone();
-    let (app, db) = component.into_app(&shutdown);
+    let (app, workers, db) = component.into_app(&shutdown);
     let addr = listener.local_addr()?;
     tracing::info!(
         component = name,
@@ -288,6 +299,7 @@ pub async fn serve(
         });
     };
     drop(listener);
+    let deadline = tokio::time::Instant::now() + grace;
     let open = connections.len();
     if open > 0 {
         tracing::info!(
@@ -296,7 +308,7 @@ pub async fn serve(
             "stopped accepting: finishing in-flight requests"
         );
     }
-    let drained = tokio::time::timeout(grace, async {
+    let drained = tokio::time::timeout_at(deadline, async {
         while connections.join_next().await.is_some() {}
     })
     .await;
@@ -308,6 +320,21 @@ pub async fn serve(
             "grace period over: closing the remaining connections"
         );
         connections.shutdown().await;
+    }
+    // The routes hold the state that feeds some workers (the group-commit queues):
+    // dropping them lets those workers end once their queues are empty.
+    drop(app);
+    let running = workers.len();
+    if !workers
+        .stop(deadline.saturating_duration_since(tokio::time::Instant::now()))
+        .await
+    {
+        tracing::warn!(
+            component = name,
+            workers = workers.len(),
+            of = running,
+            "grace period over: background workers still running when the pools close"
+        );
     }
     if let Some(db) = db {
         db.close().await;
@@ -329,17 +356,3 @@ fn is_connection_error(err: &std::io::Error) -> bool {
             | std::io::ErrorKind::ConnectionReset
     )
 }
-
-/// Runs `future` until it completes or `stop` is cancelled (for background workers).
-pub async fn until_stopped<F: std::future::Future<Output = ()>>(
-    stop: &tokio_util::sync::CancellationToken,
-    future: F,
-) {
-    tokio::select! {
-        () = future => {},
-        () = stop.cancelled() => {},
-    }
-}
-
-/// Shared handle to a component's state, for services that need `Arc` state.
-pub type Shared<T> = Arc<T>;

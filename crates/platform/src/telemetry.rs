@@ -23,8 +23,22 @@ use tracing_subscriber::{fmt, EnvFilter};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
+    /// Human-readable when the logs go to a terminal, JSON otherwise (a collector reads them).
+    Auto,
     Json,
     Pretty,
+}
+
+impl LogFormat {
+    /// `Auto` decided by where the logs go: standard output.
+    pub fn resolve(self) -> Self {
+        use std::io::IsTerminal;
+        match self {
+            LogFormat::Auto if std::io::stdout().is_terminal() => LogFormat::Pretty,
+            LogFormat::Auto => LogFormat::Json,
+            other => other,
+        }
+    }
 }
 
 /// Keeps the trace pipeline alive; [`Telemetry::shutdown`] flushes pending spans.
@@ -67,7 +81,7 @@ pub fn init(format: LogFormat, level: &str, service: &str) -> Telemetry {
     let provider = provider.build();
     let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer("pedidos-veloz"));
     let registry = tracing_subscriber::registry().with(filter).with(otel);
-    let result = match format {
+    let result = match format.resolve() {
         LogFormat::Json => registry
             .with(
                 fmt::layer()
@@ -78,7 +92,7 @@ pub fn init(format: LogFormat, level: &str, service: &str) -> Telemetry {
                     .with_writer(std::io::stdout),
             )
             .try_init(),
-        LogFormat::Pretty => registry
+        LogFormat::Pretty | LogFormat::Auto => registry
             .with(fmt::layer().compact().with_writer(std::io::stdout))
             .try_init(),
     };

@@ -4,7 +4,7 @@ use serde_json::json;
 
 use crate::harness::{Backend, Platform};
 use crate::on_both_backends;
-use pedidos_veloz::Service;
+use pedidos_veloz::ComponentKind;
 
 on_both_backends!(
     seed_readme_examples_work_as_shown,
@@ -101,7 +101,7 @@ on_both_backends!(
         assert_eq!(order.headers["x-request-id"], "order-trace-1");
         let stored = p
             .count(
-                Service::Orders,
+                ComponentKind::Pedidos,
                 "SELECT COUNT(*) FROM orders WHERE request_id = 'order-trace-1'",
             )
             .await;
@@ -368,7 +368,7 @@ on_both_backends!(
         );
         assert_eq!(
             p.count(
-                Service::Payments,
+                ComponentKind::Pagamentos,
                 "SELECT COUNT(*) FROM payments WHERE order_id = 77"
             )
             .await,
@@ -398,7 +398,7 @@ on_both_backends!(
         }
         assert_eq!(
             p.count(
-                Service::Payments,
+                ComponentKind::Pagamentos,
                 "SELECT COUNT(*) FROM payments WHERE order_id BETWEEN 100 AND 104"
             )
             .await,
@@ -468,7 +468,7 @@ on_both_backends!(
         let p = Platform::start(backend).await;
         let a = p.item("A", 5, 2.5).await;
         let b = p.item("B", 1, 4.0).await;
-        let inv = |path: &str| p.service_url(Service::Inventory, path);
+        let inv = |path: &str| p.service_url(ComponentKind::Estoque, path);
         let short = p.http.send("POST", &inv("/reservations"), Some(json!({"reference": "r1", "items": [{"item_id": a, "quantity": 2}, {"item_id": b, "quantity": 2}]})), &[]).await;
         assert_eq!((short.status, short.code()), (409, "insufficient_stock"));
         assert_eq!(
@@ -650,7 +650,7 @@ on_both_backends!(
     |backend: Backend| async move {
         let p = Platform::start(backend).await;
         let item = p.item("Lote", 20, 1.0).await;
-        let inv = |path: &str| p.service_url(Service::Inventory, path);
+        let inv = |path: &str| p.service_url(ComponentKind::Estoque, path);
         let mut holds = tokio::task::JoinSet::new();
         for n in 0..18 {
             // 8 retries of one reference wanting 2 units, 10 others wanting 3 each.

@@ -7,13 +7,13 @@ use serde_json::{json, Value};
 
 use crate::harness::{Backend, Http, Options, Platform};
 use crate::on_both_backends;
-use pedidos_veloz::Service;
+use pedidos_veloz::ComponentKind;
 
 on_both_backends!(
     a_backend_down_is_a_503_naming_it,
     |backend: Backend| async move {
         let mut p = Platform::start(backend).await;
-        p.stop(Service::Inventory).await;
+        p.stop(ComponentKind::Estoque).await;
         let items = p.get("/items").await;
         assert_eq!((items.status, items.code()), (503, "service_unavailable"));
         assert_eq!(items.body["service"], "estoque-service");
@@ -36,7 +36,7 @@ on_both_backends!(
             200,
             "readiness does not depend on backends"
         );
-        p.restart(Service::Inventory).await;
+        p.restart(ComponentKind::Estoque).await;
         assert_eq!(p.get("/items").await.status, 200);
         p.settle(Duration::from_secs(10)).await;
         let rejected = p.get("/orders?status=rejected").await;
@@ -221,13 +221,18 @@ on_both_backends!(
         });
         tokio::time::sleep(Duration::from_millis(200)).await;
         // Drain pagamentos while it is processing the charge: the charge must complete.
-        p.stop(Service::Payments).await;
+        p.stop(ComponentKind::Pagamentos).await;
         let done = in_flight.await.expect("order task");
         assert_eq!(done.status, 201, "{}", done.text);
         assert_eq!(done.body["order"]["status"], "paid");
         let ready: Value = p
             .http
-            .send("GET", &p.service_url(Service::Orders, "/readyz"), None, &[])
+            .send(
+                "GET",
+                &p.service_url(ComponentKind::Pedidos, "/readyz"),
+                None,
+                &[],
+            )
             .await
             .body;
         assert_eq!(ready["status"], "ready");
@@ -279,7 +284,7 @@ on_both_backends!(
             .http
             .send(
                 "POST",
-                &p.service_url(Service::Inventory, "/reservations"),
+                &p.service_url(ComponentKind::Estoque, "/reservations"),
                 Some(reservation),
                 &[],
             )

@@ -13,7 +13,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use pedidos_veloz::{build, AllInOne, Common, Service, Topology};
+use pedidos_veloz::{build, AllInOne, Common, ComponentKind, Topology};
 use platform::server::{bind, serve};
 use platform::shutdown::Shutdown;
 use serde_json::Value;
@@ -143,7 +143,7 @@ pub struct Platform {
     pg_database: Option<(String, String)>,
 }
 
-fn key(service: Service) -> &'static str {
+fn key(service: ComponentKind) -> &'static str {
     service.name()
 }
 
@@ -187,18 +187,18 @@ impl Platform {
         };
         let config = AllInOne {
             gateway_port: 0,
-            orders_port: 0,
-            payments_port: 0,
-            inventory_port: 0,
-            orders_db: urls[0].clone(),
-            payments_db: urls[1].clone(),
-            inventory_db: urls[2].clone(),
-            orders: pedidos::Settings {
+            pedidos_port: 0,
+            pagamentos_port: 0,
+            estoque_port: 0,
+            pedidos_db: urls[0].clone(),
+            pagamentos_db: urls[1].clone(),
+            estoque_db: urls[2].clone(),
+            pedidos: pedidos::Settings {
                 saga_call_timeout_ms: options.call_timeout_ms,
                 order_lease_ms: options.lease_ms,
                 recovery_interval_ms: 100,
             },
-            payments: pagamentos::Settings {
+            pagamentos: pagamentos::Settings {
                 payment_decline_rate: options.decline_rate,
                 payment_random_seed: Some(7),
                 payment_latency_ms: options.payment_latency_ms,
@@ -229,9 +229,9 @@ impl Platform {
             options: options.clone(),
             topology: Topology {
                 gateway: any,
-                orders: any,
-                payments: any,
-                inventory: any,
+                pedidos: any,
+                pagamentos: any,
+                estoque: any,
             },
             http: Http::new(),
             config,
@@ -244,18 +244,18 @@ impl Platform {
         // Bind everything first so each component knows where the others are.
         let mut listeners = Vec::new();
         for service in [
-            Service::Inventory,
-            Service::Payments,
-            Service::Orders,
-            Service::Gateway,
+            ComponentKind::Estoque,
+            ComponentKind::Pagamentos,
+            ComponentKind::Pedidos,
+            ComponentKind::Gateway,
         ] {
             let listener = bind(any).await.expect("bind");
             let addr = listener.local_addr().expect("addr");
             match service {
-                Service::Inventory => platform.topology.inventory = addr,
-                Service::Payments => platform.topology.payments = addr,
-                Service::Orders => platform.topology.orders = addr,
-                Service::Gateway => platform.topology.gateway = addr,
+                ComponentKind::Estoque => platform.topology.estoque = addr,
+                ComponentKind::Pagamentos => platform.topology.pagamentos = addr,
+                ComponentKind::Pedidos => platform.topology.pedidos = addr,
+                ComponentKind::Gateway => platform.topology.gateway = addr,
             }
             listeners.push((service, listener));
         }
@@ -265,22 +265,16 @@ impl Platform {
         platform
     }
 
-    async fn run(&mut self, service: Service, listener: tokio::net::TcpListener) {
+    async fn run(&mut self, service: ComponentKind, listener: tokio::net::TcpListener) {
         if self.mode == Mode::Processes {
             drop(listener); // the child binds the port itself
             self.spawn(service).await;
             return;
         }
         let shutdown = Shutdown::new();
-        let component = build(
-            service,
-            &self.config,
-            &self.common,
-            &self.topology,
-            &shutdown,
-        )
-        .await
-        .unwrap_or_else(|e| panic!("build {}: {e:#}", service.name()));
+        let component = build(service, &self.config, &self.common, &self.topology)
+            .await
+            .unwrap_or_else(|e| panic!("build {}: {e:#}", service.name()));
         let task = tokio::spawn(serve(
             component,
             listener,
@@ -292,12 +286,12 @@ impl Platform {
     }
 
     /// Starts the real binary for one component and waits until it is live.
-    async fn spawn(&mut self, service: Service) {
+    async fn spawn(&mut self, service: ComponentKind) {
         let (command, db) = match service {
-            Service::Gateway => ("gateway", None),
-            Service::Orders => ("orders", Some(&self.config.orders_db)),
-            Service::Payments => ("payments", Some(&self.config.payments_db)),
-            Service::Inventory => ("inventory", Some(&self.config.inventory_db)),
+            ComponentKind::Gateway => ("gateway", None),
+            ComponentKind::Pedidos => ("orders", Some(&self.config.pedidos_db)),
+            ComponentKind::Pagamentos => ("payments", Some(&self.config.pagamentos_db)),
+            ComponentKind::Estoque => ("inventory", Some(&self.config.estoque_db)),
         };
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -312,9 +306,9 @@ impl Platform {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("BIND_ADDRESS", "127.0.0.1")
             .env("PORT", self.addr(service).port().to_string())
-            .env("PEDIDOS_SERVICE_URL", url(self.topology.orders))
-            .env("PAGAMENTOS_SERVICE_URL", url(self.topology.payments))
-            .env("ESTOQUE_SERVICE_URL", url(self.topology.inventory))
+            .env("PEDIDOS_SERVICE_URL", url(self.topology.pedidos))
+            .env("PAGAMENTOS_SERVICE_URL", url(self.topology.pagamentos))
+            .env("ESTOQUE_SERVICE_URL", url(self.topology.estoque))
             .env("PAYMENT_DECLINE_RATE", o.decline_rate.to_string())
             .env("PAYMENT_LATENCY_MS", o.payment_latency_ms.to_string())
             .env("SAGA_CALL_TIMEOUT_MS", o.call_timeout_ms.to_string())
@@ -367,17 +361,17 @@ impl Platform {
         panic!("{command} did not come up; see its log");
     }
 
-    fn addr(&self, service: Service) -> SocketAddr {
+    fn addr(&self, service: ComponentKind) -> SocketAddr {
         match service {
-            Service::Gateway => self.topology.gateway,
-            Service::Orders => self.topology.orders,
-            Service::Payments => self.topology.payments,
-            Service::Inventory => self.topology.inventory,
+            ComponentKind::Gateway => self.topology.gateway,
+            ComponentKind::Pedidos => self.topology.pedidos,
+            ComponentKind::Pagamentos => self.topology.pagamentos,
+            ComponentKind::Estoque => self.topology.estoque,
         }
     }
 
     /// Graceful stop (SIGTERM for a process): drain, finish in-flight requests, close the pools.
-    pub async fn stop(&mut self, service: Service) {
+    pub async fn stop(&mut self, service: ComponentKind) {
         match self.handles.remove(key(service)) {
             Some(Handle::Task { shutdown, task }) => {
                 shutdown.trigger(Duration::ZERO);
@@ -404,7 +398,7 @@ impl Platform {
 
     /// SIGTERM to a process, watching it go: returns whether `/readyz` answered 503
     /// before the listener closed, and the exit status and time. Process mode only.
-    pub async fn terminate(&mut self, service: Service) -> Termination {
+    pub async fn terminate(&mut self, service: ComponentKind) -> Termination {
         let Some(Handle::Process(mut child)) = self.handles.remove(key(service)) else {
             panic!(
                 "terminate() needs Mode::Processes and a running {}",
@@ -448,7 +442,7 @@ impl Platform {
     }
 
     /// A crash: SIGKILL. Only in process mode: in-process tasks cannot be killed mid-flight.
-    pub async fn crash(&mut self, service: Service) {
+    pub async fn crash(&mut self, service: ComponentKind) {
         match self.handles.remove(key(service)) {
             Some(Handle::Process(mut child)) => {
                 let _ = child.kill();
@@ -464,7 +458,7 @@ impl Platform {
 
     /// Environment variables for `service`'s next start, on top of the options'
     /// (`Mode::Processes` only): e.g. a slow payment processor.
-    pub fn set_service_env(&mut self, service: Service, env: &[(&str, &str)]) {
+    pub fn set_service_env(&mut self, service: ComponentKind, env: &[(&str, &str)]) {
         self.service_env.insert(
             key(service),
             env.iter()
@@ -479,7 +473,7 @@ impl Platform {
     }
 
     /// Starts a stopped component again on the same port.
-    pub async fn restart(&mut self, service: Service) {
+    pub async fn restart(&mut self, service: ComponentKind) {
         // Connections pooled to the old process are dead: start with fresh ones.
         self.http = Http::new();
         let addr = self.addr(service);
@@ -502,12 +496,12 @@ impl Platform {
         format!("http://{}{path}", self.topology.gateway)
     }
 
-    pub fn service_url(&self, service: Service, path: &str) -> String {
+    pub fn service_url(&self, service: ComponentKind, path: &str) -> String {
         format!("http://{}{path}", self.addr(service))
     }
 
     /// The Prometheus text a component serves on its own `/metrics`.
-    pub async fn metrics(&self, service: Service) -> String {
+    pub async fn metrics(&self, service: ComponentKind) -> String {
         let url = self.service_url(service, "/metrics");
         self.http.send("GET", &url, None, &[]).await.text
     }
@@ -586,7 +580,7 @@ impl Platform {
         let q = "SELECT quantity, reserved, sold FROM items WHERE id = $1";
         match self.backend {
             Backend::Sqlite => {
-                let mut c = sqlx::SqliteConnection::connect(&self.config.inventory_db)
+                let mut c = sqlx::SqliteConnection::connect(&self.config.estoque_db)
                     .await
                     .expect("sqlite");
                 sqlx::query_as(q)
@@ -596,7 +590,7 @@ impl Platform {
                     .expect("stock")
             }
             Backend::Postgres => {
-                let mut c = sqlx::PgConnection::connect(&self.config.inventory_db)
+                let mut c = sqlx::PgConnection::connect(&self.config.estoque_db)
                     .await
                     .expect("pg");
                 sqlx::query_as(q)
@@ -609,11 +603,11 @@ impl Platform {
     }
 
     /// Counts of rows by a query that returns one integer.
-    pub async fn count(&self, database: Service, sql: &'static str) -> i64 {
+    pub async fn count(&self, database: ComponentKind, sql: &'static str) -> i64 {
         let url = match database {
-            Service::Orders => &self.config.orders_db,
-            Service::Payments => &self.config.payments_db,
-            _ => &self.config.inventory_db,
+            ComponentKind::Pedidos => &self.config.pedidos_db,
+            ComponentKind::Pagamentos => &self.config.pagamentos_db,
+            _ => &self.config.estoque_db,
         };
         match self.backend {
             Backend::Sqlite => {
@@ -639,7 +633,7 @@ impl Platform {
         let q1 = "SELECT reference, status FROM reservations";
         let q2 = "SELECT l.item_id, CAST(SUM(l.quantity) AS BIGINT) FROM reservation_lines l \
                   JOIN reservations r ON r.id = l.reservation_id WHERE r.status = 'committed' GROUP BY l.item_id";
-        let url = &self.config.inventory_db;
+        let url = &self.config.estoque_db;
         type Rows = (Vec<(String, String)>, Vec<(i64, i64)>);
         let (refs, committed): Rows = match self.backend {
             Backend::Sqlite => {

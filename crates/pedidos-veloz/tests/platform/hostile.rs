@@ -428,7 +428,7 @@ on_both_backends!(
         use tokio::io::AsyncWriteExt;
         let p = Platform::start(backend).await;
         let item = p.item("Caneca", 5, 10.0).await;
-        let base = p.service_url(pedidos_veloz::Service::Inventory, "");
+        let base = p.service_url(pedidos_veloz::ComponentKind::Estoque, "");
         let addr = base.trim_start_matches("http://").trim_end_matches('/');
         let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
         let body = format!(r#"{{"quantity":1,"pad":"{}"}}"#, "x".repeat(200_000));

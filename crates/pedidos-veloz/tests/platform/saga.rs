@@ -9,7 +9,7 @@ use tokio::task::JoinSet;
 
 use crate::harness::{Backend, Mode, Options, Platform};
 use crate::on_both_backends;
-use pedidos_veloz::Service;
+use pedidos_veloz::ComponentKind;
 
 /// Places `n` one-unit orders for `item` at once; returns the status codes seen.
 async fn stampede(p: &Arc<Platform>, item: i64, n: usize) -> Vec<u16> {
@@ -155,7 +155,7 @@ on_both_backends!(
     |backend: Backend| async move {
         let mut p = Platform::start(backend).await;
         let item = p.item("Relógio", 10, 250.0).await;
-        p.stop(Service::Payments).await;
+        p.stop(ComponentKind::Pagamentos).await;
         for i in 0..4 {
             let r = p.order(&format!("c{i}"), &[(item, 1)]).await;
             assert_eq!(r.status, 202, "{}", r.text);
@@ -176,12 +176,12 @@ on_both_backends!(
             4,
             "nothing can finish while payments is down"
         );
-        p.restart(Service::Payments).await;
+        p.restart(ComponentKind::Pagamentos).await;
         p.settle(Duration::from_secs(20)).await;
         assert_eq!(p.all("/orders?status=paid").await.len(), 4);
         p.assert_invariants(&[(item, 10)]).await;
         assert!(
-            p.metrics(Service::Orders)
+            p.metrics(ComponentKind::Pedidos)
                 .await
                 .contains("saga_step_retries_total{"),
             "the worker's retries are counted"
@@ -226,9 +226,9 @@ on_both_backends!(
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         assert!(held > 0, "no saga reached its reservation");
-        p.crash(Service::Orders).await;
+        p.crash(ComponentKind::Pedidos).await;
         while tasks.join_next().await.is_some() {}
-        p.restart(Service::Orders).await;
+        p.restart(ComponentKind::Pedidos).await;
         p.settle(Duration::from_secs(20)).await;
         p.assert_invariants(&[(item, 40)]).await;
     }
@@ -360,7 +360,7 @@ on_both_backends!(
         );
 
         // A pending order: payments is down, so cancelling must wait for it.
-        p.stop(Service::Payments).await;
+        p.stop(ComponentKind::Pagamentos).await;
         let pending = p.order("Iris", &[(item, 2)]).await;
         assert_eq!(pending.status, 202);
         let pending_id = pending.body["order"]["id"].as_i64().unwrap();
@@ -369,7 +369,7 @@ on_both_backends!(
             .post(&format!("/orders/{pending_id}/cancel"), json!({}))
             .await;
         assert!(matches!(blocked.status, 409 | 503), "{}", blocked.text);
-        p.restart(Service::Payments).await;
+        p.restart(ComponentKind::Pagamentos).await;
         let mut status = 0;
         for _ in 0..50 {
             let r = p
@@ -449,7 +449,7 @@ on_both_backends!(
         }
         assert_eq!(
             p.count(
-                Service::Orders,
+                ComponentKind::Pedidos,
                 "SELECT count(*) FROM orders WHERE status = 'cancelled'"
             )
             .await,
@@ -457,7 +457,7 @@ on_both_backends!(
         );
         // Only the update that moved an order counts it as finished: an update that lost
         // the race must see its compare-and-set fail.
-        let metrics = p.metrics(Service::Orders).await;
+        let metrics = p.metrics(ComponentKind::Pedidos).await;
         let cancelled: f64 = metrics
             .lines()
             .filter(|l| {

@@ -15,7 +15,8 @@ use platform::{check_len, check_range, check_text, with_conn, ApiError};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::AppState;
+use crate::state::AppState;
+use crate::stock::{insufficient_stock, item_not_found};
 
 /// Largest stock level of one item.
 pub const MAX_STOCK: i64 = 1_000_000_000;
@@ -121,10 +122,6 @@ fn check_fields(
         check_range("quantity", quantity, 0, MAX_STOCK)?;
     }
     Ok(())
-}
-
-fn item_not_found(id: i64) -> ApiError {
-    ApiError::not_found("item_not_found", format!("item {id} not found")).with("item_id", id)
 }
 
 #[utoipa::path(get, path = "/items", tag = "estoque", params(ListParams),
@@ -367,7 +364,7 @@ async fn move_stock(
     let item = find(app, id).await?.ok_or_else(|| item_not_found(id))?;
     Err(match kind {
         Move::Reserve => {
-            app.metrics.stock_conflicts.inc();
+            app.metrics.stock_conflict();
             insufficient_stock(id, item.quantity, n)
         }
         Move::WriteOff | Move::Release => ApiError::conflict(
@@ -378,18 +375,6 @@ async fn move_stock(
         .with("reserved", item.reserved)
         .with("requested", n),
     })
-}
-
-pub fn insufficient_stock(item_id: i64, available: i64, requested: i64) -> ApiError {
-    ApiError::conflict(
-        "insufficient_stock",
-        format!(
-            "insufficient stock for item {item_id}: {available} available, {requested} requested"
-        ),
-    )
-    .with("item_id", item_id)
-    .with("available", available)
-    .with("requested", requested)
 }
 
 #[utoipa::path(patch, path = "/items/{id}/reserve", tag = "estoque", params(("id" = i64, Path)), request_body = StockMove,

@@ -226,7 +226,10 @@ async fn health(State(gateway): State<Arc<Gateway>>) -> Response {
     let check = |u: &Upstream| {
         let probe = u.probe.clone();
         async move {
-            match probe.call(Method::GET, "/health", None, "", None).await {
+            match probe
+                .call(Method::GET, "/health", platform::client::NO_BODY, "", None)
+                .await
+            {
                 Ok(answer) if answer.status == StatusCode::OK => "healthy",
                 Ok(_) => "unhealthy",
                 Err(_) => "unreachable",

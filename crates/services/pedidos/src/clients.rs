@@ -1,59 +1,49 @@
-//! The saga's view of estoque-service and pagamentos-service: one method per call,
-//! each answer sorted into what the saga can act on.
+//! The saga's view of estoque-service and pagamentos-service: one method per call of
+//! [`contracts`], each answer sorted into what the saga can act on.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
-use platform::client::{Answer, CallError, ServiceClient};
+use contracts::inventory::{self, NewReservation, ReferenceRequest, Reservation};
+use contracts::payments::{self, NewPayment, Payment, PaymentMethod, VoidRequest};
+use contracts::{with_id, ErrorCode};
+use platform::client::{Answer, CallError, ServiceClient, NO_BODY};
+use platform::lines::LineRequest;
 use platform::money::Money;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// What a call told us, from the saga's point of view.
 #[derive(Debug)]
 pub enum Reply<T> {
     /// The call succeeded with this answer.
     Done(T),
-    /// A definitive refusal: status and error body.
-    Refused(StatusCode, Value),
+    /// A definitive refusal.
+    Refused(Refusal),
     /// No usable answer: the step's outcome is unknown and must be retried.
     Unknown(String),
 }
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct ReservedLine {
-    pub item_id: i64,
-    pub item_name: String,
-    pub quantity: i64,
-    pub unit_price: Money,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Reservation {
-    pub id: i64,
-    pub status: String,
-    pub items: Vec<ReservedLine>,
-    pub total: Money,
-}
-
-/// A payment as pagamentos answered it: the parsed fields the saga needs, and the
-/// whole body to hand back to the client.
-#[derive(Debug, Clone)]
-pub struct Payment {
-    pub id: i64,
-    pub status: String,
+/// A 4xx answer: its status, its code if the contract knows it, and the whole error
+/// body, handed on to the client when the refusal ends the order.
+#[derive(Debug)]
+pub struct Refusal {
+    pub status: StatusCode,
+    pub code: Option<ErrorCode>,
     pub body: Value,
-}
-
-#[derive(Deserialize)]
-struct PaymentFields {
-    id: i64,
-    status: String,
 }
 
 fn unknown(service: &str, err: CallError) -> String {
     format!("{service} {err}")
+}
+
+fn refusal(answer: &Answer) -> Refusal {
+    let body = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+    Refusal {
+        status: answer.status,
+        code: ErrorCode::of(&body),
+        body,
+    }
 }
 
 /// Sorts an answer: 2xx parses as `T`; 5xx is unknown; other statuses are refusals.
@@ -70,48 +60,22 @@ fn sort<T: serde::de::DeserializeOwned>(
         Ok(answer) if answer.status.is_server_error() => {
             Reply::Unknown(format!("{service} answered {}", answer.status))
         }
-        Ok(answer) => Reply::Refused(
-            answer.status,
-            serde_json::from_slice(&answer.body).unwrap_or(Value::Null),
-        ),
+        Ok(answer) => Reply::Refused(refusal(&answer)),
     }
 }
 
-fn sort_payment(answer: Result<Answer, CallError>) -> Reply<Payment> {
-    let service = "pagamentos-service";
+/// Sorts a payment answer: a declined charge is a 422 whose body is the payment itself
+/// (with `error` and `code` added, which the payment type leaves out).
+fn sort_payment(service: &str, answer: Result<Answer, CallError>) -> Reply<Payment> {
     match answer {
-        // A declined charge is a 422 whose body is the payment itself.
-        Ok(answer)
-            if answer.status.is_success() || answer.status == StatusCode::UNPROCESSABLE_ENTITY =>
-        {
-            let body: Value = match answer.json() {
-                Ok(body) => body,
-                Err(err) => return Reply::Unknown(unknown(service, err)),
-            };
-            match serde_json::from_value::<PaymentFields>(body.clone()) {
-                Ok(fields) => Reply::Done(Payment {
-                    id: fields.id,
-                    status: fields.status,
-                    body: strip_error(body),
-                }),
-                Err(err) => Reply::Unknown(format!("{service} answered an unexpected body: {err}")),
+        Ok(answer) if answer.status == StatusCode::UNPROCESSABLE_ENTITY => {
+            match answer.json::<Payment>() {
+                Ok(payment) => Reply::Done(payment),
+                Err(err) => Reply::Unknown(unknown(service, err)),
             }
         }
-        other => match sort::<serde::de::IgnoredAny>(service, other) {
-            Reply::Refused(status, body) => Reply::Refused(status, body),
-            Reply::Unknown(why) => Reply::Unknown(why),
-            Reply::Done(_) => Reply::Unknown(format!("{service} answered an unexpected status")),
-        },
+        other => sort(service, other),
     }
-}
-
-/// The payment object without the `error`/`code` a 422 adds to it.
-fn strip_error(mut body: Value) -> Value {
-    if let Some(map) = body.as_object_mut() {
-        map.remove("error");
-        map.remove("code");
-    }
-    body
 }
 
 #[derive(Clone)]
@@ -125,23 +89,19 @@ impl Inventory {
         request_id: &str,
         timeout: Duration,
     ) -> Reply<Reservation> {
-        let items: Vec<Value> = lines
-            .iter()
-            .map(|(id, q)| json!({"item_id": id, "quantity": q}))
-            .collect();
-        let body = json!({"reference": reference, "items": items});
-        sort(
-            self.0.service(),
-            self.0
-                .call(
-                    Method::POST,
-                    "/reservations",
-                    Some(&body),
-                    request_id,
-                    Some(timeout),
-                )
-                .await,
-        )
+        let body = NewReservation {
+            reference: reference.to_owned(),
+            items: lines
+                .iter()
+                .map(|(&item_id, &quantity)| LineRequest { item_id, quantity })
+                .collect(),
+        };
+        let path = inventory::paths::RESERVATIONS;
+        let answer = self
+            .0
+            .call(Method::POST, path, Some(&body), request_id, Some(timeout))
+            .await;
+        sort(self.0.service(), answer)
     }
 
     pub async fn commit(
@@ -150,13 +110,13 @@ impl Inventory {
         request_id: &str,
         timeout: Duration,
     ) -> Reply<Reservation> {
-        let path = format!("/reservations/{reservation_id}/commit");
-        sort(
-            self.0.service(),
-            self.0
-                .call(Method::POST, &path, None, request_id, Some(timeout))
-                .await,
+        self.settle(
+            inventory::paths::COMMIT,
+            reservation_id,
+            request_id,
+            timeout,
         )
+        .await
     }
 
     pub async fn release(
@@ -165,13 +125,28 @@ impl Inventory {
         request_id: &str,
         timeout: Duration,
     ) -> Reply<Reservation> {
-        let path = format!("/reservations/{reservation_id}/release");
-        sort(
-            self.0.service(),
-            self.0
-                .call(Method::POST, &path, None, request_id, Some(timeout))
-                .await,
+        self.settle(
+            inventory::paths::RELEASE,
+            reservation_id,
+            request_id,
+            timeout,
         )
+        .await
+    }
+
+    async fn settle(
+        &self,
+        template: &str,
+        reservation_id: i64,
+        request_id: &str,
+        timeout: Duration,
+    ) -> Reply<Reservation> {
+        let path = with_id(template, reservation_id);
+        let answer = self
+            .0
+            .call(Method::POST, &path, NO_BODY, request_id, Some(timeout))
+            .await;
+        sort(self.0.service(), answer)
     }
 
     /// Releases the order's hold, or fences the reference if nothing was held yet.
@@ -181,19 +156,15 @@ impl Inventory {
         request_id: &str,
         timeout: Duration,
     ) -> Reply<Reservation> {
-        let body = json!({"reference": reference});
-        sort(
-            self.0.service(),
-            self.0
-                .call(
-                    Method::POST,
-                    "/reservations/cancel",
-                    Some(&body),
-                    request_id,
-                    Some(timeout),
-                )
-                .await,
-        )
+        let body = ReferenceRequest {
+            reference: reference.to_owned(),
+        };
+        let path = inventory::paths::CANCEL;
+        let answer = self
+            .0
+            .call(Method::POST, path, Some(&body), request_id, Some(timeout))
+            .await;
+        sort(self.0.service(), answer)
     }
 }
 
@@ -205,37 +176,31 @@ impl Payments {
         &self,
         order_id: i64,
         amount: Money,
-        method: &str,
+        method: PaymentMethod,
         request_id: &str,
         timeout: Duration,
     ) -> Reply<Payment> {
-        let body = json!({"order_id": order_id, "amount": amount, "method": method});
-        sort_payment(
-            self.0
-                .call(
-                    Method::POST,
-                    "/payments",
-                    Some(&body),
-                    request_id,
-                    Some(timeout),
-                )
-                .await,
-        )
+        let body = NewPayment {
+            order_id,
+            amount,
+            method: Some(method),
+        };
+        let path = payments::paths::PAYMENTS;
+        let answer = self
+            .0
+            .call(Method::POST, path, Some(&body), request_id, Some(timeout))
+            .await;
+        sort_payment(self.0.service(), answer)
     }
 
     /// Refunds the order's charge, or records that it may never be charged.
     pub async fn void(&self, order_id: i64, request_id: &str, timeout: Duration) -> Reply<Payment> {
-        let body = json!({"order_id": order_id});
-        sort_payment(
-            self.0
-                .call(
-                    Method::POST,
-                    "/payments/void",
-                    Some(&body),
-                    request_id,
-                    Some(timeout),
-                )
-                .await,
-        )
+        let body = VoidRequest { order_id };
+        let path = payments::paths::VOID;
+        let answer = self
+            .0
+            .call(Method::POST, path, Some(&body), request_id, Some(timeout))
+            .await;
+        sort_payment(self.0.service(), answer)
     }
 }

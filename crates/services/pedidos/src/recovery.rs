@@ -2,41 +2,45 @@
 //! outage, a timeout) and drives their saga again until they reach a final status.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use platform::worker::Workers;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::order::{claim, due, load, pending_stats};
-use crate::{saga, AppState};
+use crate::order::store;
+use crate::saga;
+use crate::state::AppState;
 
 /// Orders driven at the same time by one worker.
 const CONCURRENCY: usize = 16;
+/// Most orders taken in one sweep.
 const BATCH: i64 = 200;
 
-pub async fn run(app: AppState, stop: CancellationToken) {
+/// Starts the worker on the component's `workers`: a sweep every recovery interval,
+/// then the pending-orders gauges.
+pub fn start(workers: &Workers, app: AppState) {
     let interval = app.settings.recovery_interval();
+    let stop = workers.stopping();
+    let limit = Arc::new(Semaphore::new(CONCURRENCY));
     tracing::info!(
         interval_ms = interval.as_millis() as u64,
         "recovery worker started"
     );
-    let limit = Arc::new(Semaphore::new(CONCURRENCY));
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => break,
-            () = tokio::time::sleep(interval) => {}
+    workers.every("recovery", interval, move || {
+        let (app, limit, stop) = (app.clone(), limit.clone(), stop.clone());
+        async move {
+            if let Err(err) = sweep(&app, &limit, &stop).await {
+                tracing::warn!(error = %err, "recovery sweep failed");
+            }
+            match store::pending_stats(&app.db).await {
+                Ok((count, age)) => app.metrics.set_pending(count, age),
+                Err(err) => tracing::debug!(error = %err, "pending stats failed"),
+            }
         }
-        if let Err(err) = sweep(&app, &limit, &stop).await {
-            tracing::warn!(error = %err, "recovery sweep failed");
-        }
-        match pending_stats(&app).await {
-            Ok((count, age)) => app.metrics.set_pending(count, age),
-            Err(err) => tracing::debug!(error = %err, "pending stats failed"),
-        }
-    }
-    tracing::info!("recovery worker stopped");
+    });
 }
 
 async fn sweep(
@@ -44,7 +48,7 @@ async fn sweep(
     limit: &Arc<Semaphore>,
     stop: &CancellationToken,
 ) -> Result<(), platform::ApiError> {
-    let ids = due(app, BATCH).await?;
+    let ids = store::due(&app.db, BATCH).await?;
     if ids.is_empty() {
         return Ok(());
     }
@@ -73,10 +77,10 @@ async fn recover(app: &AppState, id: i64) -> Result<(), platform::ApiError> {
     let lease = app.settings.lease();
     // Taken before the claim, so the runner's deadline never outlasts the lease it writes.
     let deadline = Instant::now() + lease;
-    if !claim(app, id, lease).await? {
+    if !store::claim(&app.db, id, lease).await? {
         return Ok(()); // another runner (request, replica, cancellation) has it
     }
-    if let Some(record) = load(app, id).await? {
+    if let Some(record) = store::load(&app.db, id).await? {
         // The order's original request id, so its whole history can be found in the logs.
         let span = tracing::info_span!("recovery", component = platform::names::PEDIDOS, order_id = id, request_id = %record.request_id);
         let record = saga::drive(app, record, deadline, true)
@@ -91,10 +95,4 @@ async fn recover(app: &AppState, id: i64) -> Result<(), platform::ApiError> {
         });
     }
     Ok(())
-}
-
-/// How long to wait before the next attempt at an order tried `attempts` times.
-pub fn backoff(base: Duration, attempts: i32) -> Duration {
-    let factor = 1u32 << attempts.clamp(0, 5);
-    (base * factor).min(Duration::from_secs(30))
 }

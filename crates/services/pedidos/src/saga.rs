@@ -9,13 +9,27 @@
 
 use std::time::{Duration, Instant};
 
-use axum::http::StatusCode;
+use contracts::inventory::{order_reference, Reservation, ReservationStatus};
+use contracts::payments::PaymentStatus;
+use contracts::ErrorCode;
 use platform::ApiError;
-use serde_json::Value;
 
-use crate::clients::{Reply, Reservation};
-use crate::order::{now_ms, save, OrderRecord, OrderStatus};
-use crate::AppState;
+use crate::clients::{Refusal, Reply};
+use crate::order::model::{OrderRecord, OrderStatus};
+use crate::order::store::{self, now_ms};
+use crate::state::AppState;
+
+/// The refusals of a release or cancel that mean the hold is no longer there to
+/// release: committed by an earlier runner (the units stay sold), or its units taken
+/// back through the per-item calls.
+const NOT_HELD: [ErrorCode; 2] = [
+    ErrorCode::IllegalTransition,
+    ErrorCode::ReservationInconsistent,
+];
+
+fn not_held(refusal: &Refusal) -> bool {
+    refusal.code.is_some_and(|code| NOT_HELD.contains(&code))
+}
 
 /// Time kept back from the lease so a runner stops before another may start.
 const LEASE_MARGIN: Duration = Duration::from_millis(250);
@@ -42,7 +56,7 @@ impl Runner<'_> {
         if self.retry {
             self.app.metrics.retry(step);
         }
-        Some(left.min(self.app.settings.upstream_timeout()))
+        Some(left.min(self.app.settings.saga_call_timeout()))
     }
 
     /// Leaves the order pending, to be retried after a backoff.
@@ -54,7 +68,7 @@ impl Runner<'_> {
             "order left pending for the recovery worker"
         );
         let next = now_ms() + self.app.settings.backoff(record.attempts).as_millis() as i64;
-        save(self.app, &mut record, OrderStatus::Pending, Some(next)).await?;
+        store::save(&self.app.db, &mut record, OrderStatus::Pending, Some(next)).await?;
         Ok(record)
     }
 
@@ -66,7 +80,7 @@ impl Runner<'_> {
     ) -> Result<OrderRecord, ApiError> {
         let from = record.status();
         record.order.status = status;
-        if save(self.app, &mut record, from, None).await? {
+        if store::save(&self.app.db, &mut record, from, None).await? {
             self.app.metrics.finished(status, record.order.total);
             tracing::info!(
                 order_id = record.id(),
@@ -76,7 +90,7 @@ impl Runner<'_> {
             return Ok(record);
         }
         // Another runner finished it first (its lease had expired): show what it wrote.
-        crate::order::load(self.app, record.id())
+        store::load(&self.app.db, record.id())
             .await?
             .ok_or_else(ApiError::internal)
     }
@@ -103,7 +117,7 @@ pub async fn drive(
 async fn run(r: &Runner<'_>, mut record: OrderRecord) -> Result<OrderRecord, ApiError> {
     let app = r.app;
     let rid = record.request_id.clone();
-    let reference = format!("order-{}", record.id());
+    let reference = order_reference(record.id());
 
     // 2. Hold every line at inventory, in one call.
     let Some(timeout) = r.budget("reserve") else {
@@ -115,7 +129,7 @@ async fn run(r: &Runner<'_>, mut record: OrderRecord) -> Result<OrderRecord, Api
         .await
     {
         Reply::Done(reservation) => reservation,
-        Reply::Refused(status, body) => {
+        Reply::Refused(Refusal { status, body, .. }) => {
             // Nothing is held: insufficient stock (409), unknown item (404).
             record.failure = Some((status, body));
             return r.finish(record, OrderStatus::Rejected).await;
@@ -123,7 +137,7 @@ async fn run(r: &Runner<'_>, mut record: OrderRecord) -> Result<OrderRecord, Api
         Reply::Unknown(why) => return r.postpone(record, &why).await,
     };
     record.apply_reservation(&reservation);
-    if reservation.status == "released" {
+    if reservation.status == ReservationStatus::Released {
         // An earlier run was declined, or the order is being cancelled.
         return void_and_finish(r, record).await;
     }
@@ -140,18 +154,24 @@ async fn run(r: &Runner<'_>, mut record: OrderRecord) -> Result<OrderRecord, Api
             .charge(
                 record.id(),
                 reservation.total,
-                &record.order.payment_method,
+                record.order.payment_method,
                 &rid,
                 timeout,
             )
             .await
         {
             Reply::Done(payment) => Some(payment),
-            Reply::Refused(status, body) if code_of(&body) == "order_voided" => {
-                tracing::info!(order_id = record.id(), %status, "order was voided while its saga ran: cancelling");
+            Reply::Refused(Refusal {
+                code: Some(ErrorCode::OrderVoided),
+                ..
+            }) => {
+                tracing::info!(
+                    order_id = record.id(),
+                    "order was voided while its saga ran: cancelling"
+                );
                 return release_and_cancel(r, record, &reservation).await;
             }
-            Reply::Refused(status, body) => {
+            Reply::Refused(Refusal { status, body, .. }) => {
                 tracing::error!(order_id = record.id(), %status, body = %body, "payment refused the charge");
                 return r.postpone(record, "payment refused the charge").await;
             }
@@ -160,15 +180,15 @@ async fn run(r: &Runner<'_>, mut record: OrderRecord) -> Result<OrderRecord, Api
     };
 
     // 4. Commit or release, then record the outcome.
-    match payment.as_ref().map(|p| p.status.as_str()) {
-        None | Some("approved") => {
-            record.payment = payment.map(|p| p.body);
+    match payment.as_ref().map(|p| p.status) {
+        None | Some(PaymentStatus::Approved) => {
+            record.payment = payment;
             let Some(timeout) = r.budget("commit") else {
                 return r.postpone(record, "lease exhausted before commit").await;
             };
             match app.inventory.commit(reservation.id, &rid, timeout).await {
                 Reply::Done(_) => r.finish(record, OrderStatus::Paid).await,
-                Reply::Refused(status, body) => {
+                Reply::Refused(Refusal { status, body, .. }) => {
                     // The hold is gone (cancelled meanwhile): give the money back.
                     tracing::warn!(order_id = record.id(), %status, body = %body, "reservation could not be committed: refunding");
                     void_and_finish(r, record).await
@@ -176,14 +196,14 @@ async fn run(r: &Runner<'_>, mut record: OrderRecord) -> Result<OrderRecord, Api
                 Reply::Unknown(why) => r.postpone(record, &why).await,
             }
         }
-        Some("declined") => {
-            record.payment = payment.map(|p| p.body);
+        Some(PaymentStatus::Declined) => {
+            record.payment = payment;
             let Some(timeout) = r.budget("release") else {
                 return r.postpone(record, "lease exhausted before release").await;
             };
             match app.inventory.release(reservation.id, &rid, timeout).await {
                 Reply::Done(_) => r.finish(record, OrderStatus::PaymentDeclined).await,
-                Reply::Refused(status, body) => {
+                Reply::Refused(Refusal { status, body, .. }) => {
                     tracing::error!(order_id = record.id(), %status, body = %body, "declined order's reservation could not be released");
                     r.postpone(record, "reservation could not be released")
                         .await
@@ -191,16 +211,12 @@ async fn run(r: &Runner<'_>, mut record: OrderRecord) -> Result<OrderRecord, Api
                 Reply::Unknown(why) => r.postpone(record, &why).await,
             }
         }
-        // voided or refunded: the order was cancelled while this runner worked.
-        Some(_) => {
-            record.payment = payment.map(|p| p.body);
+        // The order was cancelled while this runner worked.
+        Some(PaymentStatus::Voided | PaymentStatus::Refunded) => {
+            record.payment = payment;
             release_and_cancel(r, record, &reservation).await
         }
     }
-}
-
-fn code_of(body: &Value) -> &str {
-    body.get("code").and_then(Value::as_str).unwrap_or("")
 }
 
 /// Settles the payment of an order whose stock is no longer held, and ends it: the
@@ -219,8 +235,8 @@ async fn void_and_finish(r: &Runner<'_>, mut record: OrderRecord) -> Result<Orde
         .await
     {
         Reply::Done(payment) => {
-            let declined = payment.status == "declined";
-            record.payment = Some(payment.body);
+            let declined = payment.status == PaymentStatus::Declined;
+            record.payment = Some(payment);
             let status = if declined {
                 OrderStatus::PaymentDeclined
             } else {
@@ -228,7 +244,7 @@ async fn void_and_finish(r: &Runner<'_>, mut record: OrderRecord) -> Result<Orde
             };
             r.finish(record, status).await
         }
-        Reply::Refused(_, body) => {
+        Reply::Refused(Refusal { body, .. }) => {
             tracing::error!(order_id = record.id(), body = %body, "payment void refused");
             r.postpone(record, "payment void refused").await
         }
@@ -251,11 +267,12 @@ async fn release_and_cancel(
         .release(reservation.id, &record.request_id, timeout)
         .await
     {
-        // 409: already committed by an earlier runner; the payment is refunded, the units stay sold.
-        Reply::Done(_) | Reply::Refused(StatusCode::CONFLICT, _) => {
+        // Already committed by an earlier runner: the payment is refunded, the units stay sold.
+        Reply::Done(_) => r.finish(record, OrderStatus::Cancelled).await,
+        Reply::Refused(refusal) if not_held(&refusal) => {
             r.finish(record, OrderStatus::Cancelled).await
         }
-        Reply::Refused(_, body) => {
+        Reply::Refused(Refusal { body, .. }) => {
             tracing::error!(order_id = record.id(), body = %body, "reservation release refused");
             r.postpone(record, "reservation release refused").await
         }
@@ -277,10 +294,10 @@ pub async fn cancel(
         retry: false,
     };
     let was = record.status();
-    let timeout = app.settings.upstream_timeout();
+    let timeout = app.settings.saga_call_timeout();
     match app.payments.void(record.id(), request_id, timeout).await {
-        Reply::Done(payment) => record.payment = Some(payment.body),
-        Reply::Refused(status, body) => {
+        Reply::Done(payment) => record.payment = Some(payment),
+        Reply::Refused(Refusal { status, body, .. }) => {
             tracing::error!(order_id = record.id(), %status, body = %body, "payment void refused");
             return abandon(&r, was, record, ApiError::internal()).await;
         }
@@ -290,10 +307,11 @@ pub async fn cancel(
         }
     }
     if was == OrderStatus::Pending {
-        let reference = format!("order-{}", record.id());
+        let reference = order_reference(record.id());
         match app.inventory.cancel(&reference, request_id, timeout).await {
-            Reply::Done(_) | Reply::Refused(StatusCode::CONFLICT, _) => {}
-            Reply::Refused(status, body) => {
+            Reply::Done(_) => {}
+            Reply::Refused(refusal) if not_held(&refusal) => {}
+            Reply::Refused(Refusal { status, body, .. }) => {
                 tracing::error!(order_id = record.id(), %status, body = %body, "reservation cancel refused");
                 return abandon(&r, was, record, ApiError::internal()).await;
             }

@@ -16,15 +16,17 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
+use contracts::inventory::{Reservation, ReservationLine, ReservationStatus};
 use platform::batch::Batches;
 use platform::db::{Backend, Db};
 use platform::money::Money;
+use platform::worker::Workers;
 use platform::{names, with_conn, ApiError};
 use sqlx::{Connection, QueryBuilder};
 
-use crate::item::insufficient_stock;
-use crate::reservation::{total_of, Reservation, ReservationLine, ReservationStatus};
-use crate::{InventoryMetrics, OperationLabel};
+use super::store::{total_of, LineRow};
+use crate::metrics::InventoryMetrics;
+use crate::stock::{insufficient_stock, item_not_found};
 
 /// Most requests in one batch: bounds the bind parameters of a statement (32 holds of
 /// at most 100 lines, 5 parameters a line, stay under SQLite's 32,766) and how long a
@@ -32,7 +34,7 @@ use crate::{InventoryMetrics, OperationLabel};
 pub const MAX_BATCH: usize = 32;
 /// Batches in flight at once per kind: while one waits for its commit, the next one
 /// gathers its requests and does the work that takes no item lock.
-const WORKERS: usize = 2;
+const CONCURRENCY: usize = 2;
 
 /// A hold to apply: the caller's reference and its merged lines (item id → units).
 pub struct HoldRequest {
@@ -65,28 +67,25 @@ pub struct Batcher {
 }
 
 impl Batcher {
-    /// Starts the workers; needs a Tokio runtime.
-    pub fn start(db: Db, metrics: InventoryMetrics) -> Self {
-        let sizes = |operation| {
-            metrics
-                .batch_sizes
-                .get_or_create(&OperationLabel { operation })
-                .clone()
-        };
-        let (service, workers, max) = (names::ESTOQUE, WORKERS, MAX_BATCH);
+    /// Starts the batch workers on the component's `workers`; needs a Tokio runtime.
+    pub fn start(workers: &Workers, db: Db, metrics: InventoryMetrics) -> Self {
+        let (service, concurrency, max) = (names::ESTOQUE, CONCURRENCY, MAX_BATCH);
         let holds = {
             let (db, metrics) = (db.clone(), metrics.clone());
-            Batches::start(service, workers, max, sizes("hold"), move |requests| {
+            let sizes = metrics.batch_sizes("hold");
+            Batches::start(workers, service, concurrency, max, sizes, move |requests| {
                 hold_batch(db.clone(), metrics.clone(), requests)
             })
         };
         let commits = {
             let db = db.clone();
-            Batches::start(service, workers, max, sizes("commit"), move |ids| {
+            let sizes = metrics.batch_sizes("commit");
+            Batches::start(workers, service, concurrency, max, sizes, move |ids| {
                 settle_batch(db.clone(), ReservationStatus::Committed, ids)
             })
         };
-        let releases = Batches::start(service, workers, max, sizes("release"), move |ids| {
+        let sizes = metrics.batch_sizes("release");
+        let releases = Batches::start(workers, service, concurrency, max, sizes, move |ids| {
             settle_batch(db.clone(), ReservationStatus::Released, ids)
         });
         Self {
@@ -178,13 +177,10 @@ fn allocate(
     let mut held = Vec::with_capacity(lines.len());
     for (&item_id, &quantity) in lines {
         let Some(item) = stock.get(&item_id) else {
-            return Err(
-                ApiError::not_found("item_not_found", format!("item {item_id} not found"))
-                    .with("item_id", item_id),
-            );
+            return Err(item_not_found(item_id));
         };
         if item.available < quantity {
-            metrics.stock_conflicts.inc();
+            metrics.stock_conflict();
             return Err(insufficient_stock(item_id, item.available, quantity));
         }
         held.push(ReservationLine {
@@ -333,10 +329,10 @@ struct SettledRow {
 }
 
 #[derive(sqlx::FromRow)]
-struct LineRow {
+struct SettledLineRow {
     reservation_id: i64,
     #[sqlx(flatten)]
-    line: ReservationLine,
+    line: LineRow,
 }
 
 async fn settle_batch(
@@ -381,15 +377,16 @@ async fn settle_batch(
             );
             push_ids(&mut select, rows.iter().map(|row| row.id));
             select.push(" ORDER BY reservation_id, item_id");
-            let lines: Vec<LineRow> = select.build_query_as().fetch_all(&mut *tx).await?;
+            let lines: Vec<SettledLineRow> = select.build_query_as().fetch_all(&mut *tx).await?;
             let mut units: BTreeMap<i64, i64> = BTreeMap::new();
             let mut by_reservation: HashMap<i64, Vec<ReservationLine>> = HashMap::new();
             for row in lines {
-                *units.entry(row.line.item_id).or_default() += row.line.quantity;
+                let line = row.line.into_line()?;
+                *units.entry(line.item_id).or_default() += line.quantity;
                 by_reservation
                     .entry(row.reservation_id)
                     .or_default()
-                    .push(row.line);
+                    .push(line);
             }
             let mut consistent = true;
             if !units.is_empty() {

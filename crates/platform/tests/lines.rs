@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use pedidos::order::{merge_lines, LineRequest, MAX_LINES, MAX_LINE_QUANTITY};
+use platform::lines::{merge_lines, LineRequest, MAX_LINES, MAX_LINE_QUANTITY};
 use proptest::prelude::*;
 
 fn lines(raw: &[(i64, i64)]) -> Vec<LineRequest> {
