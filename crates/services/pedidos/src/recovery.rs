@@ -10,7 +10,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::order::store;
+use crate::order::{lease, store};
 use crate::saga;
 use crate::state::AppState;
 
@@ -35,7 +35,7 @@ pub fn start(workers: &Workers, app: AppState) {
             if let Err(err) = sweep(&app, &limit, &stop).await {
                 tracing::warn!(error = %err, "recovery sweep failed");
             }
-            match store::pending_stats(&app.db).await {
+            match lease::pending_stats(&app.db).await {
                 Ok((count, age)) => app.metrics.set_pending(count, age),
                 Err(err) => tracing::debug!(error = %err, "pending stats failed"),
             }
@@ -48,7 +48,7 @@ async fn sweep(
     limit: &Arc<Semaphore>,
     stop: &CancellationToken,
 ) -> Result<(), platform::ApiError> {
-    let ids = store::due(&app.db, BATCH).await?;
+    let ids = lease::due(&app.db, BATCH).await?;
     if ids.is_empty() {
         return Ok(());
     }
@@ -77,7 +77,7 @@ async fn recover(app: &AppState, id: i64) -> Result<(), platform::ApiError> {
     let lease = app.settings.lease();
     // Taken before the claim, so the runner's deadline never outlasts the lease it writes.
     let deadline = Instant::now() + lease;
-    if !store::claim(&app.db, id, lease).await? {
+    if !lease::claim(&app.db, id, lease).await? {
         return Ok(()); // another runner (request, replica, cancellation) has it
     }
     if let Some(record) = store::load(&app.db, id).await? {

@@ -15,8 +15,9 @@ use contracts::ErrorCode;
 use platform::ApiError;
 
 use crate::clients::{Refusal, Reply};
+use crate::order::lease::now_ms;
 use crate::order::model::{OrderRecord, OrderStatus};
-use crate::order::store::{self, now_ms};
+use crate::order::store;
 use crate::state::AppState;
 
 /// The refusals of a release or cancel that mean the hold is no longer there to

@@ -14,10 +14,11 @@ use platform::request_id::RequestId;
 use platform::{check_text, ApiError};
 use serde_json::json;
 
+use super::lease::{self, now_ms};
 use super::model::{
     Draft, Inserted, ListParams, NewOrder, Order, OrderCreated, OrderOnly, OrderRecord, OrderStatus,
 };
-use super::store::{self, now_ms};
+use super::store;
 use crate::saga;
 use crate::state::AppState;
 
@@ -215,7 +216,7 @@ pub async fn cancel(
             .await
             .map(respond),
         OrderStatus::Pending => {
-            if !store::claim(&app.db, id, app.settings.lease()).await? {
+            if !lease::claim(&app.db, id, app.settings.lease()).await? {
                 return Err(ApiError::conflict(
                     "order_in_progress",
                     format!("order {id} is being processed; retry shortly"),

@@ -2,7 +2,6 @@
 //! component's state: the handlers, the saga and the recovery worker share them.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
@@ -99,11 +98,6 @@ impl OrderRow {
             attempts: self.attempts,
         })
     }
-}
-
-/// The time leases are written in: epoch milliseconds.
-pub fn now_ms() -> i64 {
-    platform::now().timestamp_millis()
 }
 
 /// Step 1 of the saga: the order and its lines, `pending`, leased to this request.
@@ -319,51 +313,6 @@ pub async fn load(db: &Db, id: i64) -> Result<Option<OrderRecord>, ApiError> {
     let Some(row) = row else { return Ok(None) };
     let items = load_lines(db, &[id]).await?.remove(&id).unwrap_or_default();
     row.into_record(items).map(Some)
-}
-
-/// Takes the lease of a pending order whose lease has expired; false if someone holds it.
-pub async fn claim(db: &Db, id: i64, lease: Duration) -> Result<bool, ApiError> {
-    let now = now_ms();
-    let claimed = with_conn!(db.writer(), |conn| {
-        sqlx::query(
-            "UPDATE orders SET lease_until = $1, attempts = attempts + 1 \
-             WHERE id = $2 AND status = 'pending' AND (lease_until IS NULL OR lease_until < $3)",
-        )
-        .bind(now + lease.as_millis() as i64)
-        .bind(id)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected()
-    });
-    Ok(claimed == 1)
-}
-
-/// Pending orders whose lease has expired, oldest first.
-pub async fn due(db: &Db, limit: i64) -> Result<Vec<i64>, ApiError> {
-    let rows: Vec<(i64,)> = with_conn!(db.writer(), |conn| {
-        sqlx::query_as(
-            "SELECT id FROM orders WHERE status = 'pending' AND (lease_until IS NULL OR lease_until < $1) ORDER BY id LIMIT $2",
-        )
-        .bind(now_ms())
-        .bind(limit)
-        .fetch_all(&mut *conn)
-        .await?
-    });
-    Ok(rows.into_iter().map(|(id,)| id).collect())
-}
-
-/// Number of pending orders and age in seconds of the oldest.
-pub async fn pending_stats(db: &Db) -> Result<(i64, f64), ApiError> {
-    let (count, oldest): (i64, Option<DateTime<Utc>>) = with_conn!(db.reader(), |conn| {
-        sqlx::query_as("SELECT COUNT(*), MIN(created_at) FROM orders WHERE status = 'pending'")
-            .fetch_one(&mut *conn)
-            .await?
-    });
-    let age = oldest
-        .map(|t| (platform::now() - t).num_milliseconds().max(0) as f64 / 1000.0)
-        .unwrap_or(0.0);
-    Ok((count, age))
 }
 
 /// Writes the saga's state: lines' names and prices, total, reservation, payment,
