@@ -1,4 +1,4 @@
--- The pgbench bound of issue 5: the database work of one order as four short
+-- The pgbench bound of the order benchmark: the database work of one order as four short
 -- transactions, on the platform's own tables (all three services' migrations in one
 -- database). Variables: -D lo=1 -D hi=1 for one hot item, -D lo=1 -D hi=100 spread.
 --   1. conditional stock update (the reservation's hold)
