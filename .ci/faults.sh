@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Fault injection under load (crates/pedidos-veloz/tests/faults.rs): the components as
-# separate processes on PostgreSQL, orders at a steady rate, one fault per scenario
-# (SIGKILL of payments / orders / inventory, PostgreSQL restart, payments slower than
-# the saga's timeout, SIGTERM of each component), then the invariants of SPEC section 5.
-# Prints one "FAULT ..." line per scenario; fails on any violation. About two minutes
-# after the build.
+# Fault injection under load (crates/pedidos-veloz/tests/platform/faults.rs): the
+# components as separate processes on PostgreSQL, orders at a steady rate, one fault per
+# scenario (SIGKILL of payments / orders / inventory, PostgreSQL restart, payments slower
+# than the saga's timeout, SIGTERM of each component), then the invariants of SPEC
+# section 5. Prints one "FAULT ..." line per scenario; fails on any violation. About two
+# minutes after the build.
 #
 #   PV_TEST_POSTGRES_URL   admin URL (default postgres://postgres@127.0.0.1:5432/postgres)
 #   PV_TEST_POSTGRES_RESTART  command that restarts PostgreSQL
@@ -15,4 +15,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PV_TEST_POSTGRES_URL=${PV_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
-exec timeout 900 cargo test -p pedidos-veloz --test faults -- --ignored --nocapture --test-threads=1
+exec timeout 900 cargo test -p pedidos-veloz --test platform faults:: -- --ignored --nocapture --test-threads=1

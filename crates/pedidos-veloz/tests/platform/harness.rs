@@ -1,7 +1,13 @@
-//! The test harness: starts the four real components in-process, each on a random
-//! port with a fresh database (a temporary SQLite folder, or a new PostgreSQL
-//! database), lets a test stop, crash and restart any of them, and talks to them
-//! over HTTP. Also checks the invariants of SPEC section 5 straight from the databases.
+//! The test harness: starts the four real components, in this process or each as a
+//! child process of the real binary, each on a random port with a fresh database (a
+//! temporary SQLite folder, or a new PostgreSQL database); lets a test stop, crash and
+//! restart any of them, and talks to them over HTTP. Also checks the invariants of
+//! SPEC section 5 straight from the databases.
+//!
+//! A platform is described once, by the environment variables of its processes
+//! ([`Options::environment`]): the in-process components read their settings from
+//! them through the binary's own command line ([`Cli::from_env_vars`]), and the
+//! child processes are started with them.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -13,6 +19,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use pedidos_veloz::cli::Cli;
 use pedidos_veloz::{build, AllInOne, Common, ComponentKind, Topology};
 use platform::server::{bind, serve};
 use platform::shutdown::Shutdown;
@@ -28,8 +35,8 @@ pub enum Backend {
 /// Generates one test per backend: `name::sqlite` and `name::postgres`.
 ///
 /// The PostgreSQL variant needs `PV_TEST_POSTGRES_URL` (an admin connection, e.g.
-/// `postgres://postgres@127.0.0.1:5432/postgres`); without it the test says it was
-/// skipped, unless `PV_REQUIRE_POSTGRES=1`, which makes it fail instead.
+/// `postgres://postgres@127.0.0.1:5432/postgres`) when the tests are built: without
+/// it the variant is reported as ignored (build.rs turns on `cfg(pv_postgres)`).
 #[macro_export]
 macro_rules! on_both_backends {
     ($name:ident, $body:expr) => {
@@ -42,26 +49,27 @@ macro_rules! on_both_backends {
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[cfg_attr(
+                not(pv_postgres),
+                ignore = "set PV_TEST_POSTGRES_URL to run the PostgreSQL variant"
+            )]
             async fn postgres() {
-                if $crate::harness::postgres_admin_url().is_none() {
-                    return;
-                }
                 ($body)($crate::harness::Backend::Postgres).await;
             }
         }
     };
 }
 
-pub fn postgres_admin_url() -> Option<String> {
+/// The PostgreSQL admin URL the tests create their databases with. A test that needs
+/// it fails when it is missing: it never passes without having run.
+pub fn postgres_admin_url() -> String {
     match std::env::var("PV_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            if std::env::var("PV_REQUIRE_POSTGRES").as_deref() == Ok("1") {
-                panic!("PV_REQUIRE_POSTGRES=1 but PV_TEST_POSTGRES_URL is not set: the PostgreSQL tests cannot run");
-            }
-            eprintln!("skipped: set PV_TEST_POSTGRES_URL to run the PostgreSQL variant");
-            None
-        }
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!(
+            "PV_TEST_POSTGRES_URL is not set: a PostgreSQL test cannot run without it \
+             (set it to an admin URL such as postgres://postgres@127.0.0.1:5432/postgres, \
+             or build the tests without it to have the PostgreSQL variants ignored)"
+        ),
     }
 }
 
@@ -86,7 +94,7 @@ pub struct Options {
     pub shutdown_delay_ms: u64,
     /// After the listener closes, how long in-flight requests may take.
     pub grace_seconds: u64,
-    /// More environment variables for the processes (`Mode::Processes` only).
+    /// More environment variables, on top of (and replacing) those of the knobs above.
     pub env: Vec<(String, String)>,
 }
 
@@ -111,6 +119,49 @@ impl Default for Options {
     }
 }
 
+impl Options {
+    /// The platform these knobs describe, as the environment variables every one of
+    /// its components is started with (where each one listens, and its database, come
+    /// on top).
+    pub fn environment(&self) -> Vec<(String, String)> {
+        let mut vars: Vec<(String, String)> = [
+            ("PAYMENT_DECLINE_RATE", self.decline_rate.to_string()),
+            ("PAYMENT_RANDOM_SEED", "7".to_owned()),
+            ("PAYMENT_LATENCY_MS", self.payment_latency_ms.to_string()),
+            ("SAGA_CALL_TIMEOUT_MS", self.call_timeout_ms.to_string()),
+            ("ORDER_LEASE_MS", self.lease_ms.to_string()),
+            ("RECOVERY_INTERVAL_MS", "100".to_owned()),
+            ("UPSTREAM_TIMEOUT_MS", self.upstream_timeout_ms.to_string()),
+            ("DB_MAX_CONNECTIONS", self.db_max_connections.to_string()),
+            ("SHUTDOWN_GRACE_SECONDS", self.grace_seconds.to_string()),
+            ("SHUTDOWN_DELAY_MS", self.shutdown_delay_ms.to_string()),
+            (
+                "RATE_LIMIT_PER_ADDRESS",
+                self.rate_limit_per_address.to_string(),
+            ),
+            ("RATE_LIMIT_PER_KEY", self.rate_limit_per_key.to_string()),
+            (
+                "HEADER_READ_TIMEOUT_MS",
+                self.header_read_timeout_ms.to_string(),
+            ),
+            ("MAX_CONNECTIONS", self.max_connections.to_string()),
+            ("BIND_ADDRESS", "127.0.0.1".to_owned()),
+            ("LOG_LEVEL", "info".to_owned()),
+        ]
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), value))
+        .collect();
+        if let Some(keys) = &self.api_keys {
+            vars.push(("API_KEYS".to_owned(), keys.clone()));
+        }
+        for (key, value) in &self.env {
+            vars.retain(|(k, _)| k != key);
+            vars.push((key.clone(), value.clone()));
+        }
+        vars
+    }
+}
+
 /// A running component: a task of this process, or a child process of the real binary.
 enum Handle {
     Task {
@@ -132,19 +183,17 @@ pub enum Mode {
 pub struct Platform {
     pub backend: Backend,
     mode: Mode,
-    options: Options,
+    /// The variables of [`Options::environment`], for the child processes.
+    env: Vec<(String, String)>,
     pub topology: Topology,
     pub http: Http,
+    /// The settings the environment describes, as the all-in-one mode reads them.
     config: AllInOne,
     common: Common,
-    handles: HashMap<&'static str, Handle>,
-    service_env: HashMap<&'static str, Vec<(String, String)>>,
-    _dir: tempfile::TempDir,
+    handles: HashMap<ComponentKind, Handle>,
+    service_env: HashMap<ComponentKind, Vec<(String, String)>>,
+    dir: tempfile::TempDir,
     pg_database: Option<(String, String)>,
-}
-
-fn key(service: ComponentKind) -> &'static str {
-    service.name()
 }
 
 impl Platform {
@@ -158,16 +207,13 @@ impl Platform {
 
     pub async fn start_in(mode: Mode, backend: Backend, options: Options) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let (urls, pg_database) = match backend {
-            Backend::Sqlite => {
-                let url = |f: &str| format!("sqlite://{}", dir.path().join(f).display());
-                (
-                    [url("pedidos.db"), url("pagamentos.db"), url("estoque.db")],
-                    None,
-                )
-            }
+        let env = options.environment();
+        let mut vars = env.clone();
+        let pg_database = match backend {
+            // Each service's SQLite file in the temporary folder: the binary's default.
+            Backend::Sqlite => None,
             Backend::Postgres => {
-                let admin = postgres_admin_url().expect("PV_TEST_POSTGRES_URL");
+                let admin = postgres_admin_url();
                 let name = format!("pv_test_{}", uuid::Uuid::new_v4().simple());
                 let mut conn = sqlx::PgConnection::connect(&admin)
                     .await
@@ -182,51 +228,24 @@ impl Platform {
                     .unwrap_or(admin.clone());
                 // The three services share one fresh database: their tables and migration versions are disjoint.
                 let url = format!("{base}/{name}");
-                ([url.clone(), url.clone(), url], Some((admin, name)))
+                for setting in [
+                    "ESTOQUE_DATABASE_URL",
+                    "PAGAMENTOS_DATABASE_URL",
+                    "PEDIDOS_DATABASE_URL",
+                ] {
+                    vars.push((setting.to_owned(), url.clone()));
+                }
+                Some((admin, name))
             }
         };
-        let config = AllInOne {
-            gateway_port: 0,
-            pedidos_port: 0,
-            pagamentos_port: 0,
-            estoque_port: 0,
-            pedidos_db: urls[0].clone(),
-            pagamentos_db: urls[1].clone(),
-            estoque_db: urls[2].clone(),
-            pedidos: pedidos::Settings {
-                saga_call_timeout_ms: options.call_timeout_ms,
-                order_lease_ms: options.lease_ms,
-                recovery_interval_ms: 100,
-            },
-            pagamentos: pagamentos::Settings {
-                payment_decline_rate: options.decline_rate,
-                payment_random_seed: Some(7),
-                payment_latency_ms: options.payment_latency_ms,
-            },
-            gateway: gateway::Settings {
-                upstream_timeout_ms: options.upstream_timeout_ms,
-                body_limit_bytes: 1024 * 1024,
-                api_keys: options.api_keys.clone(),
-                rate_limit_per_address: options.rate_limit_per_address,
-                rate_limit_per_key: options.rate_limit_per_key,
-                header_read_timeout_ms: options.header_read_timeout_ms,
-                max_connections: options.max_connections,
-                ..Default::default()
-            },
-        };
-        let common = Common {
-            bind: "127.0.0.1".parse().expect("ip"),
-            grace: Duration::from_secs(options.grace_seconds),
-            shutdown_delay: Duration::from_millis(options.shutdown_delay_ms),
-            migrate_on_start: true,
-            db_max_connections: options.db_max_connections,
-            db_acquire_timeout: Duration::from_secs(5),
-        };
-        let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+        let cli = Cli::from_env_vars(&vars).unwrap_or_else(|e| panic!("the test settings: {e}"));
+        let common = cli.common.common();
+        let config = cli.all.into_config(dir.path());
+        let any = SocketAddr::new(common.bind, 0);
         let mut platform = Platform {
             backend,
             mode,
-            options: options.clone(),
+            env,
             topology: Topology {
                 gateway: any,
                 pedidos: any,
@@ -238,25 +257,16 @@ impl Platform {
             common,
             handles: HashMap::new(),
             service_env: HashMap::new(),
-            _dir: dir,
+            dir,
             pg_database,
         };
         // Bind everything first so each component knows where the others are.
         let mut listeners = Vec::new();
-        for service in [
-            ComponentKind::Estoque,
-            ComponentKind::Pagamentos,
-            ComponentKind::Pedidos,
-            ComponentKind::Gateway,
-        ] {
+        for service in ComponentKind::ALL {
             let listener = bind(any).await.expect("bind");
-            let addr = listener.local_addr().expect("addr");
-            match service {
-                ComponentKind::Estoque => platform.topology.estoque = addr,
-                ComponentKind::Pagamentos => platform.topology.pagamentos = addr,
-                ComponentKind::Pedidos => platform.topology.pedidos = addr,
-                ComponentKind::Gateway => platform.topology.gateway = addr,
-            }
+            platform
+                .topology
+                .set(service, listener.local_addr().expect("addr"));
             listeners.push((service, listener));
         }
         for (service, listener) in listeners {
@@ -282,71 +292,41 @@ impl Platform {
             self.common.grace,
         ));
         self.handles
-            .insert(key(service), Handle::Task { shutdown, task });
+            .insert(service, Handle::Task { shutdown, task });
     }
 
     /// Starts the real binary for one component and waits until it is live.
     async fn spawn(&mut self, service: ComponentKind) {
-        let (command, db) = match service {
-            ComponentKind::Gateway => ("gateway", None),
-            ComponentKind::Pedidos => ("orders", Some(&self.config.pedidos_db)),
-            ComponentKind::Pagamentos => ("payments", Some(&self.config.pagamentos_db)),
-            ComponentKind::Estoque => ("inventory", Some(&self.config.estoque_db)),
-        };
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self._dir.path().join(format!("{command}.log")))
+            .open(self.dir.path().join(format!("{}.log", service.command())))
             .expect("log file");
-        let url = |a: SocketAddr| format!("http://{a}");
-        let o = &self.options;
+        let url = |kind| pedidos_veloz::url(self.topology.addr(kind));
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_pedidos-veloz"));
-        cmd.arg(command)
+        cmd.arg(service.command())
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("BIND_ADDRESS", "127.0.0.1")
-            .env("PORT", self.addr(service).port().to_string())
-            .env("PEDIDOS_SERVICE_URL", url(self.topology.pedidos))
-            .env("PAGAMENTOS_SERVICE_URL", url(self.topology.pagamentos))
-            .env("ESTOQUE_SERVICE_URL", url(self.topology.estoque))
-            .env("PAYMENT_DECLINE_RATE", o.decline_rate.to_string())
-            .env("PAYMENT_LATENCY_MS", o.payment_latency_ms.to_string())
-            .env("SAGA_CALL_TIMEOUT_MS", o.call_timeout_ms.to_string())
-            .env("ORDER_LEASE_MS", o.lease_ms.to_string())
-            .env("RECOVERY_INTERVAL_MS", "100")
-            .env("UPSTREAM_TIMEOUT_MS", o.upstream_timeout_ms.to_string())
-            .env("DB_MAX_CONNECTIONS", o.db_max_connections.to_string())
-            .env("SHUTDOWN_GRACE_SECONDS", o.grace_seconds.to_string())
-            .env("SHUTDOWN_DELAY_MS", o.shutdown_delay_ms.to_string())
-            .env(
-                "RATE_LIMIT_PER_ADDRESS",
-                o.rate_limit_per_address.to_string(),
-            )
-            .env("RATE_LIMIT_PER_KEY", o.rate_limit_per_key.to_string())
-            .env(
-                "HEADER_READ_TIMEOUT_MS",
-                o.header_read_timeout_ms.to_string(),
-            )
-            .env("LOG_LEVEL", "info")
-            .envs(o.env.iter().map(|(k, v)| (k, v)))
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .env("PORT", self.topology.addr(service).port().to_string())
+            .env("PEDIDOS_SERVICE_URL", url(ComponentKind::Pedidos))
+            .env("PAGAMENTOS_SERVICE_URL", url(ComponentKind::Pagamentos))
+            .env("ESTOQUE_SERVICE_URL", url(ComponentKind::Estoque))
             .envs(
                 self.service_env
-                    .get(key(service))
+                    .get(&service)
                     .into_iter()
                     .flatten()
                     .map(|(k, v)| (k, v)),
             )
             .stdout(log.try_clone().expect("log"))
             .stderr(log);
-        if let Some(keys) = &o.api_keys {
-            cmd.env("API_KEYS", keys);
-        }
-        if let Some(db) = db {
+        if let Some(db) = self.config.database_url(service) {
             cmd.env("DATABASE_URL", db);
         }
         let child = cmd.spawn().expect("spawn pedidos-veloz");
-        self.handles.insert(key(service), Handle::Process(child));
-        let live = format!("http://{}/livez", self.addr(service));
+        self.handles.insert(service, Handle::Process(child));
+        let live = self.service_url(service, "/livez");
         for _ in 0..200 {
             if let Ok(Ok(r)) =
                 tokio::time::timeout(Duration::from_millis(200), self.http.try_send("GET", &live))
@@ -358,21 +338,19 @@ impl Platform {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("{command} did not come up; see its log");
+        panic!("{} did not come up; see its log", service.command());
     }
 
-    fn addr(&self, service: ComponentKind) -> SocketAddr {
-        match service {
-            ComponentKind::Gateway => self.topology.gateway,
-            ComponentKind::Pedidos => self.topology.pedidos,
-            ComponentKind::Pagamentos => self.topology.pagamentos,
-            ComponentKind::Estoque => self.topology.estoque,
-        }
+    /// The database URL of a service, as its component was given it.
+    fn database_url(&self, service: ComponentKind) -> &str {
+        self.config
+            .database_url(service)
+            .unwrap_or_else(|| panic!("{} has no database", service.name()))
     }
 
     /// Graceful stop (SIGTERM for a process): drain, finish in-flight requests, close the pools.
     pub async fn stop(&mut self, service: ComponentKind) {
-        match self.handles.remove(key(service)) {
+        match self.handles.remove(&service) {
             Some(Handle::Task { shutdown, task }) => {
                 shutdown.trigger(Duration::ZERO);
                 let _ = task.await;
@@ -399,7 +377,7 @@ impl Platform {
     /// SIGTERM to a process, watching it go: returns whether `/readyz` answered 503
     /// before the listener closed, and the exit status and time. Process mode only.
     pub async fn terminate(&mut self, service: ComponentKind) -> Termination {
-        let Some(Handle::Process(mut child)) = self.handles.remove(key(service)) else {
+        let Some(Handle::Process(mut child)) = self.handles.remove(&service) else {
             panic!(
                 "terminate() needs Mode::Processes and a running {}",
                 service.name()
@@ -410,7 +388,7 @@ impl Platform {
             .arg("-TERM")
             .arg(child.id().to_string())
             .status();
-        let ready = format!("http://{}/readyz", self.addr(service));
+        let ready = self.service_url(service, "/readyz");
         let mut saw_not_ready = false;
         let mut closed_after = None;
         // A fresh client per probe: a pooled connection would outlive the listener.
@@ -443,13 +421,13 @@ impl Platform {
 
     /// A crash: SIGKILL. Only in process mode: in-process tasks cannot be killed mid-flight.
     pub async fn crash(&mut self, service: ComponentKind) {
-        match self.handles.remove(key(service)) {
+        match self.handles.remove(&service) {
             Some(Handle::Process(mut child)) => {
                 let _ = child.kill();
                 let _ = tokio::task::spawn_blocking(move || child.wait()).await;
             }
             Some(other) => {
-                self.handles.insert(key(service), other);
+                self.handles.insert(service, other);
                 panic!("crash() needs Mode::Processes");
             }
             None => {}
@@ -460,7 +438,7 @@ impl Platform {
     /// (`Mode::Processes` only): e.g. a slow payment processor.
     pub fn set_service_env(&mut self, service: ComponentKind, env: &[(&str, &str)]) {
         self.service_env.insert(
-            key(service),
+            service,
             env.iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
@@ -469,21 +447,20 @@ impl Platform {
 
     /// The folder of the processes' logs (`gateway.log`, `orders.log` …).
     pub fn log_dir(&self) -> &std::path::Path {
-        self._dir.path()
+        self.dir.path()
     }
 
     /// Starts a stopped component again on the same port.
     pub async fn restart(&mut self, service: ComponentKind) {
         // Connections pooled to the old process are dead: start with fresh ones.
         self.http = Http::new();
-        let addr = self.addr(service);
+        let addr = self.topology.addr(service);
         let mut tries = 0;
         let listener = loop {
             match bind(addr).await {
                 Ok(listener) => break listener,
-                Err(err) if tries < 50 => {
+                Err(_) if tries < 50 => {
                     tries += 1;
-                    let _ = err;
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 Err(err) => panic!("rebind {addr}: {err}"),
@@ -497,7 +474,7 @@ impl Platform {
     }
 
     pub fn service_url(&self, service: ComponentKind, path: &str) -> String {
-        format!("http://{}{path}", self.addr(service))
+        format!("http://{}{path}", self.topology.addr(service))
     }
 
     /// The Prometheus text a component serves on its own `/metrics`.
@@ -578,11 +555,10 @@ impl Platform {
     /// Stock counters straight from the inventory database: (quantity, reserved, sold).
     pub async fn stock(&self, item_id: i64) -> (i64, i64, i64) {
         let q = "SELECT quantity, reserved, sold FROM items WHERE id = $1";
+        let url = self.database_url(ComponentKind::Estoque);
         match self.backend {
             Backend::Sqlite => {
-                let mut c = sqlx::SqliteConnection::connect(&self.config.estoque_db)
-                    .await
-                    .expect("sqlite");
+                let mut c = sqlx::SqliteConnection::connect(url).await.expect("sqlite");
                 sqlx::query_as(q)
                     .bind(item_id)
                     .fetch_one(&mut c)
@@ -590,9 +566,7 @@ impl Platform {
                     .expect("stock")
             }
             Backend::Postgres => {
-                let mut c = sqlx::PgConnection::connect(&self.config.estoque_db)
-                    .await
-                    .expect("pg");
+                let mut c = sqlx::PgConnection::connect(url).await.expect("pg");
                 sqlx::query_as(q)
                     .bind(item_id)
                     .fetch_one(&mut c)
@@ -604,11 +578,7 @@ impl Platform {
 
     /// Counts of rows by a query that returns one integer.
     pub async fn count(&self, database: ComponentKind, sql: &'static str) -> i64 {
-        let url = match database {
-            ComponentKind::Pedidos => &self.config.pedidos_db,
-            ComponentKind::Pagamentos => &self.config.pagamentos_db,
-            _ => &self.config.estoque_db,
-        };
+        let url = self.database_url(database);
         match self.backend {
             Backend::Sqlite => {
                 let mut c = sqlx::SqliteConnection::connect(url).await.expect("sqlite");
@@ -633,7 +603,7 @@ impl Platform {
         let q1 = "SELECT reference, status FROM reservations";
         let q2 = "SELECT l.item_id, CAST(SUM(l.quantity) AS BIGINT) FROM reservation_lines l \
                   JOIN reservations r ON r.id = l.reservation_id WHERE r.status = 'committed' GROUP BY l.item_id";
-        let url = &self.config.estoque_db;
+        let url = self.database_url(ComponentKind::Estoque);
         type Rows = (Vec<(String, String)>, Vec<(i64, i64)>);
         let (refs, committed): Rows = match self.backend {
             Backend::Sqlite => {

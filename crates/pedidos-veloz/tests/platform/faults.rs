@@ -1,4 +1,4 @@
-//! Fault injection under load (issue 6): the four components as separate processes on
+//! Fault injection under load: the four components as separate processes on
 //! PostgreSQL, orders at a steady rate from the load generator, and while the load
 //! runs one fault per scenario. After each, once the recovery worker has caught up,
 //! the invariants of SPEC section 5 are checked from the databases, and one line per
@@ -8,21 +8,17 @@
 //!
 //! ```text
 //! PV_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres \
-//!   cargo test -p pedidos-veloz --test faults -- --ignored --nocapture --test-threads=1
+//!   cargo test -p pedidos-veloz --test platform faults:: -- --ignored --nocapture --test-threads=1
 //! ```
 //!
-//! The PostgreSQL restart scenario runs `PV_TEST_POSTGRES_RESTART` (a shell command,
-//! default `pg_ctlcluster --skip-systemctl-redirect 15 main restart`), which restarts
-//! the server for every client on it.
-
-#[allow(dead_code)]
-#[path = "platform/harness.rs"]
-mod harness;
+//! (or `.ci/faults.sh`). The PostgreSQL restart scenario runs `PV_TEST_POSTGRES_RESTART`
+//! (a shell command, default `pg_ctlcluster --skip-systemctl-redirect 15 main restart`),
+//! which restarts the server for every client on it.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use harness::{Backend, Http, Mode, Options, Platform};
+use crate::harness::{Backend, Http, Mode, Options, Platform};
 use loadgen::{Config, Load, Report, Scenario};
 use pedidos_veloz::ComponentKind;
 use serde_json::json;
@@ -62,13 +58,11 @@ struct Run {
     added: Vec<(i64, i64)>,
     stop: CancellationToken,
     load: tokio::task::JoinHandle<Report>,
-    started: Instant,
     notes: Vec<String>,
 }
 
 impl Run {
-    async fn start(name: &'static str, options: Options) -> Option<Run> {
-        harness::postgres_admin_url()?;
+    async fn start(name: &'static str, options: Options) -> Run {
         let p = Platform::start_in(Mode::Processes, Backend::Postgres, options).await;
         let mut added = Vec::new();
         for n in 0..ITEMS {
@@ -91,15 +85,14 @@ impl Run {
         let stop = CancellationToken::new();
         let load = tokio::spawn(loadgen::run(config, stop.clone()));
         tokio::time::sleep(BEFORE).await;
-        Some(Run {
+        Run {
             name,
             p,
             added,
             stop,
             load,
-            started: Instant::now(),
             notes: Vec::new(),
-        })
+        }
     }
 
     /// Waits until an order placed through the gateway completes again (201),
@@ -132,7 +125,7 @@ impl Run {
 
     /// Keeps the load on for `AFTER`, stops it, waits for the recovery worker and
     /// checks the invariants; prints the scenario's line and returns its violations.
-    async fn finish(self, fault_at: Instant, recovered: Duration) -> usize {
+    async fn finish(self, recovered: Duration) -> usize {
         tokio::time::sleep(AFTER).await;
         self.stop.cancel();
         let report = self.load.await.expect("load task");
@@ -184,8 +177,6 @@ impl Run {
         for v in &violations {
             println!("  violation: {v}");
         }
-        let _ = fault_at;
-        let _ = self.started;
         assert!(
             caught_up.is_some(),
             "{}: orders still pending after {SETTLE:?}",
@@ -206,9 +197,7 @@ async fn kill_and_restart_with(
     down: Duration,
     options: Options,
 ) {
-    let Some(mut run) = Run::start(name, options).await else {
-        return;
-    };
+    let mut run = Run::start(name, options).await;
     let fault_at = Instant::now();
     run.p.crash(service).await;
     let pending = run
@@ -229,7 +218,7 @@ async fn kill_and_restart_with(
         down.as_secs_f64(),
         back.duration_since(fault_at).as_secs_f64() - down.as_secs_f64()
     ));
-    let violations = run.finish(fault_at, recovered).await;
+    let violations = run.finish(recovered).await;
     assert_eq!(violations, 0, "{name}: invariant violations");
 }
 
@@ -274,9 +263,7 @@ async fn f3_inventory_killed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "fault injection: minutes, PostgreSQL; run with --ignored"]
 async fn f4_postgres_restarted() {
-    let Some(run) = Run::start("postgres restart", options()).await else {
-        return;
-    };
+    let mut run = Run::start("postgres restart", options()).await;
     let command = std::env::var("PV_TEST_POSTGRES_RESTART")
         .unwrap_or_else(|_| "pg_ctlcluster --skip-systemctl-redirect 15 main restart".into());
     let fault_at = Instant::now();
@@ -289,23 +276,19 @@ async fn f4_postgres_restarted() {
     assert!(status.success(), "`{command}` failed: {status}");
     let back = Instant::now();
     let recovered = run.until_orders_complete(back).await;
-    let mut run = run;
     run.notes.push(format!(
         "restart took {:.1}s",
         back.duration_since(fault_at).as_secs_f64()
     ));
-    let violations = run.finish(fault_at, recovered).await;
+    let violations = run.finish(recovered).await;
     assert_eq!(violations, 0, "postgres restart: invariant violations");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "fault injection: minutes, PostgreSQL; run with --ignored"]
 async fn f5_payments_slower_than_the_saga_timeout() {
-    let Some(mut run) = Run::start("payments slower than timeout", options()).await else {
-        return;
-    };
+    let mut run = Run::start("payments slower than timeout", options()).await;
     // 2.5 s per charge against SAGA_CALL_TIMEOUT_MS=1000 for 8 s, then normal again.
-    let fault_at = Instant::now();
     run.p
         .set_service_env(ComponentKind::Pagamentos, &[("PAYMENT_LATENCY_MS", "2500")]);
     run.p.stop(ComponentKind::Pagamentos).await;
@@ -318,18 +301,15 @@ async fn f5_payments_slower_than_the_saga_timeout() {
     let recovered = run.until_orders_complete(back).await;
     run.notes
         .push("PAYMENT_LATENCY_MS=2500 > SAGA_CALL_TIMEOUT_MS=1000 for 8 s".into());
-    let violations = run.finish(fault_at, recovered).await;
+    let violations = run.finish(recovered).await;
     assert_eq!(violations, 0, "slow payments: invariant violations");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "fault injection: minutes, PostgreSQL; run with --ignored"]
 async fn f6_sigterm_each_component_under_load() {
-    let Some(mut run) = Run::start("SIGTERM each component", options()).await else {
-        return;
-    };
+    let mut run = Run::start("SIGTERM each component", options()).await;
     let grace = Duration::from_secs(options().grace_seconds);
-    let fault_at = Instant::now();
     let item = run.added[0].0;
     for service in [
         ComponentKind::Pagamentos,
@@ -405,6 +385,6 @@ async fn f6_sigterm_each_component_under_load() {
     }
     let back = Instant::now();
     let recovered = run.until_orders_complete(back).await;
-    let violations = run.finish(fault_at, recovered).await;
+    let violations = run.finish(recovered).await;
     assert_eq!(violations, 0, "SIGTERM: invariant violations");
 }
