@@ -6,6 +6,7 @@
 //! (JSON, database text, metric labels) in `snake_case` through serde and strum, with
 //! `as_str` for the text and `FromStr` to read it back.
 
+pub mod identity;
 pub mod inventory;
 pub mod payments;
 

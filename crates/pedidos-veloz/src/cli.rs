@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use contracts::identity::SigningKey;
 use platform::telemetry::LogFormat;
 
 use crate::startup::{AllInOne, Common, ComponentKind};
@@ -138,21 +139,36 @@ pub struct AllArgs {
     pub pagamentos_port: u16,
     #[arg(long, env = "ESTOQUE_PORT", default_value_t = 5003)]
     pub estoque_port: u16,
+    /// Address the three services listen on in the all-in-one mode (only the gateway
+    /// listens on BIND_ADDRESS): the services trust their callers, so by default they
+    /// are reachable from this machine only.
+    #[arg(long, env = "INTERNAL_BIND_ADDRESS", default_value = "127.0.0.1")]
+    pub internal_bind_address: IpAddr,
     #[command(flatten)]
     pub pedidos: pedidos::Settings,
     #[command(flatten)]
     pub pagamentos: pagamentos::Settings,
     #[command(flatten)]
     pub gateway: gateway::Settings,
+    #[command(flatten)]
+    pub identity: IdentityArgs,
 }
 
 impl AllArgs {
-    pub fn into_config(self, data_dir: &Path) -> AllInOne {
+    pub fn into_config(mut self, data_dir: &Path) -> AllInOne {
+        // With identity on, the gateway signs and pedidos verifies with one secret: the
+        // one given, or a random one made now (both components live in this process).
+        if identity_enabled(&self.gateway) {
+            let key = self.identity.key().unwrap_or_else(random_signing_key);
+            self.gateway.identity_secret = Some(key.clone());
+            self.pedidos.identity_secret = Some(key);
+        }
         AllInOne {
             gateway_port: self.gateway_port,
             pedidos_port: self.pedidos_port,
             pagamentos_port: self.pagamentos_port,
             estoque_port: self.estoque_port,
+            internal_bind: self.internal_bind_address,
             pedidos_db: database_url(ComponentKind::Pedidos, self.pedidos_database_url, data_dir),
             pagamentos_db: database_url(
                 ComponentKind::Pagamentos,
@@ -164,6 +180,57 @@ impl AllArgs {
             pagamentos: self.pagamentos,
             gateway: self.gateway,
         }
+    }
+}
+
+/// Whether the gateway's settings tell callers apart (API keys or OIDC); a key list
+/// that does not parse counts, and stops the gateway's start-up later.
+fn identity_enabled(gateway: &gateway::Settings) -> bool {
+    let keys = gateway
+        .api_keys
+        .as_deref()
+        .is_some_and(|spec| gateway::auth::Keys::parse(spec).map_or(true, |k| k.is_enabled()));
+    let oidc = gateway
+        .oidc
+        .oidc_issuer
+        .as_deref()
+        .is_some_and(|issuer| !issuer.is_empty());
+    keys || oidc
+}
+
+fn random_signing_key() -> SigningKey {
+    use rand::RngCore;
+    let mut secret = [0u8; 32];
+    rand::rng().fill_bytes(&mut secret);
+    SigningKey::new(&secret).unwrap_or_else(|_| unreachable!("32 bytes is the minimum"))
+}
+
+/// The secret the gateway signs callers' identities with and pedidos checks them with.
+#[derive(Args, Clone, Default)]
+pub struct IdentityArgs {
+    /// Secret (at least 32 bytes) shared by the gateway and pedidos-service to sign and
+    /// check the identity the gateway passes on. Needed by both when they run as
+    /// separate processes with API keys or OIDC; the all-in-one mode makes a random one.
+    #[arg(long, env = "IDENTITY_SIGNING_SECRET", hide_env_values = true, value_parser = parse_secret)]
+    pub identity_signing_secret: Option<Secret>,
+}
+
+/// A signing secret as given; empty means none (an unset variable in compose files).
+#[derive(Clone)]
+pub struct Secret(Option<SigningKey>);
+
+fn parse_secret(value: &str) -> Result<Secret, String> {
+    if value.is_empty() {
+        return Ok(Secret(None));
+    }
+    SigningKey::new(value.as_bytes()).map(|key| Secret(Some(key)))
+}
+
+impl IdentityArgs {
+    pub fn key(&self) -> Option<SigningKey> {
+        self.identity_signing_secret
+            .as_ref()
+            .and_then(|secret| secret.0.clone())
     }
 }
 
@@ -192,6 +259,8 @@ pub enum Command {
         upstreams: gateway::Upstreams,
         #[command(flatten)]
         settings: gateway::Settings,
+        #[command(flatten)]
+        identity: IdentityArgs,
     },
     /// Run pedidos-service (orders) alone (default port 5001).
     #[command(alias = "pedidos")]
@@ -202,6 +271,8 @@ pub enum Command {
         upstreams: pedidos::Upstreams,
         #[command(flatten)]
         settings: pedidos::Settings,
+        #[command(flatten)]
+        identity: IdentityArgs,
     },
     /// Run pagamentos-service (payments) alone (default port 5002).
     #[command(alias = "pagamentos")]
@@ -277,6 +348,30 @@ mod tests {
         assert_eq!(cli.all.pedidos_port, 5001);
         assert!(!cli.common.migrate_on_start);
         assert_eq!(cli.all.gateway.api_keys.as_deref(), Some("admin:aa"));
+    }
+
+    #[test]
+    fn only_the_gateway_listens_on_the_public_address() {
+        let cli = Cli::from_env_vars(&[("BIND_ADDRESS", "0.0.0.0")]).expect("parse");
+        let common = cli.common.common();
+        let config = cli.all.into_config(Path::new("data"));
+        assert_eq!(
+            config.address(ComponentKind::Gateway, &common).to_string(),
+            "0.0.0.0:5000"
+        );
+        for kind in [
+            ComponentKind::Pedidos,
+            ComponentKind::Pagamentos,
+            ComponentKind::Estoque,
+        ] {
+            assert!(config.address(kind, &common).ip().is_loopback(), "{kind:?}");
+        }
+        let moved = Cli::from_env_vars(&[("INTERNAL_BIND_ADDRESS", "0.0.0.0")]).expect("parse");
+        let config = moved.all.into_config(Path::new("data"));
+        assert!(config
+            .address(ComponentKind::Estoque, &common)
+            .ip()
+            .is_unspecified());
     }
 
     #[test]

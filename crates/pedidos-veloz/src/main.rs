@@ -100,8 +100,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Gateway {
             service,
             upstreams,
-            settings,
+            mut settings,
+            identity,
         }) => {
+            settings.identity_secret = identity.key();
             let component = gateway::build(&settings, &upstreams, pedidos_veloz::public_api())
                 .map_err(anyhow::Error::msg)?;
             (ComponentKind::Gateway, service, component)
@@ -109,8 +111,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Orders {
             service,
             upstreams,
-            settings,
+            mut settings,
+            identity,
         }) => {
+            settings.identity_secret = identity.key();
             let db = service_db(ComponentKind::Pedidos, &service, &data_dir, &common).await?;
             let component = pedidos::build(db, &settings, &upstreams);
             (ComponentKind::Pedidos, service, component)

@@ -159,6 +159,8 @@ pub struct AllInOne {
     pub pedidos_port: u16,
     pub pagamentos_port: u16,
     pub estoque_port: u16,
+    /// Where the three services listen (the gateway listens on [`Common::bind`]).
+    pub internal_bind: std::net::IpAddr,
     pub pedidos_db: String,
     pub pagamentos_db: String,
     pub estoque_db: String,
@@ -168,6 +170,16 @@ pub struct AllInOne {
 }
 
 impl AllInOne {
+    /// The address `kind` listens on: the gateway on the public address, the services
+    /// on the internal one.
+    pub fn address(&self, kind: ComponentKind, common: &Common) -> SocketAddr {
+        let ip = match kind {
+            ComponentKind::Gateway => common.bind,
+            _ => self.internal_bind,
+        };
+        SocketAddr::new(ip, self.port(kind))
+    }
+
     pub fn port(&self, kind: ComponentKind) -> u16 {
         match kind {
             ComponentKind::Gateway => self.gateway_port,
@@ -309,7 +321,7 @@ pub async fn start_all(
     };
     let mut listeners = Vec::with_capacity(4);
     for kind in ComponentKind::ALL {
-        let addr = SocketAddr::new(common.bind, config.port(kind));
+        let addr = config.address(kind, common);
         let listener = listen(kind, addr, kind.port_setting()).await?;
         topology.set(kind, listener.local_addr()?);
         listeners.push((kind, listener));

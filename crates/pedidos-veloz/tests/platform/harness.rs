@@ -73,6 +73,15 @@ pub fn postgres_admin_url() -> String {
     }
 }
 
+/// The SHA-256 of a key, in hex: how `API_KEYS` names it.
+pub fn sha256_hex(key: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(key.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// Knobs a test may turn before starting the platform.
 #[derive(Clone)]
 pub struct Options {
@@ -153,6 +162,14 @@ impl Options {
         .collect();
         if let Some(keys) = &self.api_keys {
             vars.push(("API_KEYS".to_owned(), keys.clone()));
+        }
+        // Separate processes share the gateway's signing secret only when it is given.
+        let oidc = self.env.iter().any(|(key, _)| key == "OIDC_ISSUER");
+        if self.api_keys.is_some() || oidc {
+            vars.push((
+                "IDENTITY_SIGNING_SECRET".to_owned(),
+                "test-secret-of-at-least-32-bytes!".to_owned(),
+            ));
         }
         for (key, value) in &self.env {
             vars.retain(|(k, _)| k != key);

@@ -1,9 +1,10 @@
 //! Optional API-key authentication (SPEC section 6). Keys are configured as SHA-256
-//! hashes, compared in constant time, and never logged. Without keys the gateway
-//! runs open and says so at start-up.
+//! hashes, compared in constant time, and never logged. A client key stands for a
+//! customer: the one it is bound to, or itself. Without keys (and without OIDC) the
+//! gateway runs open and says so at start-up.
 
-use axum::http::{HeaderMap, StatusCode};
-use platform::ApiError;
+use axum::http::HeaderMap;
+use contracts::identity::{Customer, Identity};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -20,19 +21,32 @@ pub enum Access {
     Needs(Role),
 }
 
-#[derive(Clone, Default)]
-pub struct Keys {
-    keys: Vec<(Role, [u8; 32])>,
+/// One configured key: its role, the SHA-256 of its value, and the customer a client
+/// key is bound to, if any.
+#[derive(Clone)]
+struct Key {
+    role: Role,
+    hash: [u8; 32],
+    customer: Option<String>,
 }
 
+#[derive(Clone, Default)]
+pub struct Keys {
+    keys: Vec<Key>,
+}
+
+/// The longest customer name a client key may be bound to (the orders' `customer` limit).
+const MAX_CUSTOMER: usize = 200;
+
 impl Keys {
-    /// Parses `role:sha256hex,role:sha256hex` (roles `admin`, `client`).
+    /// Parses `role:sha256hex` entries separated by commas (roles `admin`, `client`); a
+    /// client entry may bind its key to a customer: `client:sha256hex:customer`.
     pub fn parse(spec: &str) -> Result<Self, String> {
         let mut keys = Vec::new();
         for entry in spec.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-            let (role, hash) = entry
-                .split_once(':')
-                .ok_or_else(|| "each API key entry must be role:sha256hex".to_owned())?;
+            let (role, rest) = entry.split_once(':').ok_or_else(|| {
+                "each API key entry must be role:sha256hex or client:sha256hex:customer".to_owned()
+            })?;
             let role = match role.trim() {
                 "admin" => Role::Admin,
                 "client" => Role::Client,
@@ -42,9 +56,33 @@ impl Keys {
                     ))
                 }
             };
+            let (hash, customer) = match rest.split_once(':') {
+                Some((hash, customer)) => (hash, Some(customer.trim())),
+                None => (rest, None),
+            };
             let hash = decode_hex(hash.trim())
                 .ok_or_else(|| "an API key hash must be 64 hex characters (sha256)".to_owned())?;
-            keys.push((role, hash));
+            let customer = match customer {
+                None => None,
+                Some(_) if role == Role::Admin => {
+                    return Err("an admin key cannot be bound to a customer".to_owned())
+                }
+                Some(name)
+                    if name.is_empty()
+                        || name.chars().count() > MAX_CUSTOMER
+                        || name.chars().any(char::is_control) =>
+                {
+                    return Err(format!(
+                        "the customer of a client key must have 1 to {MAX_CUSTOMER} characters"
+                    ))
+                }
+                Some(name) => Some(name.to_owned()),
+            };
+            keys.push(Key {
+                role,
+                hash,
+                customer,
+            });
         }
         Ok(Self { keys })
     }
@@ -61,64 +99,59 @@ impl Keys {
         self.keys.is_empty()
     }
 
-    /// The role of a presented key, if it is one of ours. Every configured hash is
-    /// compared, in constant time, so timing tells nothing about which matched.
-    fn role_of(&self, presented: &str) -> Option<Role> {
+    /// The position of a presented key in the configuration, if it is one of ours. Every
+    /// configured hash is compared, in constant time, so timing tells nothing about
+    /// which matched.
+    fn position(&self, presented: &str) -> Option<usize> {
         let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
         let mut found = None;
-        for (role, hash) in &self.keys {
-            if bool::from(hash.ct_eq(&digest)) {
-                found = found.max(Some(*role));
+        for (index, key) in self.keys.iter().enumerate() {
+            if bool::from(key.hash.ct_eq(&digest)) {
+                found = Some(found.map_or(index, |f: usize| f.min(index)));
             }
         }
         found
+    }
+
+    /// Who a presented key is: an admin; the customer its client key is bound to; or,
+    /// for an unbound client key, the key itself, named by a prefix of its hash (never
+    /// by its value).
+    pub fn identity_of(&self, presented: &str) -> Option<Identity> {
+        let key = &self.keys[self.position(presented)?];
+        Some(match (key.role, &key.customer) {
+            (Role::Admin, _) => Identity::Admin,
+            (Role::Client, Some(customer)) => Identity::Customer(Customer {
+                owner: customer.clone(),
+                name: Some(customer.clone()),
+            }),
+            (Role::Client, None) => Identity::Customer(Customer {
+                owner: format!("key:{}", hex(&key.hash[..8])),
+                name: None,
+            }),
+        })
     }
 
     /// Which configured key a request presents (its position in the configuration),
     /// if a valid one: the identity the per-key rate limit counts by.
     pub fn index_of(&self, headers: &HeaderMap) -> Option<usize> {
-        let digest: [u8; 32] = Sha256::digest(presented_key(headers)?.as_bytes()).into();
-        let mut found = None;
-        for (index, (_, hash)) in self.keys.iter().enumerate() {
-            if bool::from(hash.ct_eq(&digest)) {
-                found = Some(index);
-            }
-        }
-        found
-    }
-
-    /// Checks a request against the access rule of its call.
-    pub fn check(&self, access: Access, headers: &HeaderMap) -> Result<(), ApiError> {
-        let Access::Needs(needed) = access else {
-            return Ok(());
-        };
-        if !self.is_enabled() {
-            return Ok(());
-        }
-        let presented = presented_key(headers).ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "an API key is required (X-API-Key or Authorization: Bearer)",
-            )
-        })?;
-        match self.role_of(presented) {
-            None => Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "invalid API key",
-            )),
-            Some(role) if role >= needed => Ok(()),
-            Some(_) => Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "this call needs an admin API key",
-            )),
-        }
+        self.position(presented_key(headers)?)
     }
 }
 
-fn presented_key(headers: &HeaderMap) -> Option<&str> {
+/// The role an identity acts with.
+pub fn role(identity: &Identity) -> Role {
+    match identity {
+        Identity::Admin => Role::Admin,
+        Identity::Customer(_) => Role::Client,
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The API key a request presents: `X-API-Key`, or the `Authorization: Bearer` credential.
+pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
     if let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
         return Some(key);
     }
@@ -143,46 +176,44 @@ fn decode_hex(s: &str) -> Option<[u8; 32]> {
 mod tests {
     use super::*;
 
-    fn hex(key: &str) -> String {
-        Sha256::digest(key.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
-    }
-
-    fn headers(key: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert("x-api-key", key.parse().unwrap());
-        h
+    fn sha(key: &str) -> String {
+        hex(&Sha256::digest(key.as_bytes()))
     }
 
     #[test]
-    fn roles_are_enforced() {
-        let keys = Keys::parse(&format!("admin:{},client:{}", hex("adm"), hex("cli"))).unwrap();
-        let admin = Access::Needs(Role::Admin);
-        assert!(keys.check(admin, &headers("adm")).is_ok());
+    fn keys_are_identities() {
+        let keys = Keys::parse(&format!(
+            "admin:{},client:{},client:{}: Ana Maria ",
+            sha("adm"),
+            sha("cli"),
+            sha("ana")
+        ))
+        .unwrap();
+        assert_eq!(keys.identity_of("adm"), Some(Identity::Admin));
+        let Some(Identity::Customer(unbound)) = keys.identity_of("cli") else {
+            panic!("a client key is a customer");
+        };
+        assert_eq!(unbound.owner, format!("key:{}", &sha("cli")[..16]));
+        assert_eq!(unbound.name, None);
         assert_eq!(
-            keys.check(admin, &headers("cli")).unwrap_err().status,
-            StatusCode::FORBIDDEN
+            keys.identity_of("ana"),
+            Some(Identity::Customer(Customer {
+                owner: "Ana Maria".into(),
+                name: Some("Ana Maria".into())
+            }))
         );
-        assert_eq!(
-            keys.check(admin, &headers("nope")).unwrap_err().status,
-            StatusCode::UNAUTHORIZED
-        );
-        assert_eq!(
-            keys.check(admin, &HeaderMap::new()).unwrap_err().status,
-            StatusCode::UNAUTHORIZED
-        );
-        assert!(keys
-            .check(Access::Needs(Role::Client), &headers("cli"))
-            .is_ok());
-        assert!(keys.check(Access::Anyone, &HeaderMap::new()).is_ok());
+        assert_eq!(keys.identity_of("nope"), None);
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", "Bearer ana".parse().unwrap());
+        assert_eq!(keys.index_of(&headers), Some(2));
     }
 
     #[test]
     fn bad_configuration_is_refused() {
         assert!(Keys::parse("root:abc").is_err());
         assert!(Keys::parse("admin:xyz").is_err());
+        assert!(Keys::parse(&format!("admin:{}:bob", sha("a"))).is_err());
+        assert!(Keys::parse(&format!("client:{}:", sha("a"))).is_err());
         assert!(Keys::parse("").unwrap().is_empty());
     }
 }

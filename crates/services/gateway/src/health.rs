@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{Method, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use platform::names;
@@ -11,12 +11,17 @@ use serde_json::json;
 
 use crate::state::Gateway;
 
-pub async fn root() -> Json<serde_json::Value> {
+/// The seed's `GET /`; a browser is sent to the console instead.
+pub async fn root(headers: HeaderMap) -> Response {
+    if crate::console::wants_html(&headers) {
+        return crate::console::redirect();
+    }
     Json(json!({
         "service": "Pedidos Veloz - API Gateway",
         "version": env!("CARGO_PKG_VERSION"),
-        "endpoints": ["/orders", "/payments", "/items", "/health", "/livez", "/readyz", "/metrics", "/openapi.json"],
+        "endpoints": ["/orders", "/payments", "/items", "/health", "/livez", "/readyz", "/metrics", "/openapi.json", "/me", "/console"],
     }))
+    .into_response()
 }
 
 /// Asks every backend's `/health`: 200 when all are healthy, 207 otherwise (seed behaviour).

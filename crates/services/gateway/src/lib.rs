@@ -7,7 +7,10 @@
 //! metric label) is in one table, [`routes::ROUTES`].
 
 pub mod auth;
+pub mod console;
 pub mod health;
+pub mod identity;
+pub mod oidc;
 pub mod openapi;
 pub mod proxy;
 pub mod ratelimit;
@@ -51,11 +54,19 @@ pub fn build(
     {
         return Err("rate limits must be numbers >= 0".to_owned());
     }
+    let oidc = oidc::Verifier::from_settings(&settings.oidc)?;
     if keys.is_enabled() {
         tracing::info!(keys = keys.len(), "API key authentication enabled");
-    } else {
+    }
+    if let Some(oidc) = &oidc {
+        tracing::info!(
+            issuer = oidc.issuer(),
+            "OpenID Connect bearer tokens accepted"
+        );
+    }
+    if !keys.is_enabled() && oidc.is_none() {
         tracing::warn!(
-            "API_KEYS is not set: the gateway is OPEN, every call is allowed without a key"
+            "neither API_KEYS nor OIDC_ISSUER is set: the gateway is OPEN, every call is allowed without credentials"
         );
     }
     let mut metrics = MetricsBuilder::new(names::GATEWAY);
@@ -77,7 +88,21 @@ pub fn build(
         per_key = settings.rate_limit_per_key,
         "rate limits (requests a second, 0 = off)"
     );
-    let document = openapi::document(api, &keys)?;
+    let workers = platform::worker::Workers::new();
+    if let Some(oidc) = &oidc {
+        let jwks = oidc.jwks.clone();
+        workers.every("jwks_refresh", oidc.refresh_every, move || {
+            let jwks = jwks.clone();
+            async move {
+                match jwks.refresh().await {
+                    Ok(keys) => tracing::debug!(keys, "JWKS refreshed"),
+                    Err(err) => tracing::warn!(error = %err, "JWKS refresh failed"),
+                }
+            }
+        });
+    }
+    let auth = identity::Authenticator::new(keys, oidc, settings.identity_secret.clone())?;
+    let document = openapi::document(api, auth.is_enabled())?;
     let url = |backend| match backend {
         Backend::Pedidos => &upstreams.pedidos_service_url,
         Backend::Pagamentos => &upstreams.pagamentos_service_url,
@@ -95,13 +120,18 @@ pub fn build(
             .build(platform::client::connector(Duration::from_secs(1))),
         upstream_timeout: Duration::from_millis(settings.upstream_timeout_ms),
         body_limit: settings.body_limit_bytes,
-        keys,
+        auth,
         metrics: upstream_metrics,
         openapi: Bytes::from(document),
     });
     let mut public = Router::new()
         .route("/", get(health::root))
-        .route("/openapi.json", get(openapi::serve));
+        .route("/openapi.json", get(openapi::serve))
+        .route("/me", get(identity::me))
+        .route("/console", get(console::index))
+        .route("/console/", get(console::index))
+        .route("/console/app.js", get(console::script))
+        .route("/console/app.css", get(console::style));
     for route in &ROUTES {
         let proxy = any(move |state, peer, req| proxy::proxy(route, state, peer, req));
         public = public
@@ -114,7 +144,7 @@ pub fn build(
             limits.clone(),
             ratelimit::limit,
         ));
-    let mut component = Component::new(names::GATEWAY, public, None, metrics);
+    let mut component = Component::new(names::GATEWAY, public, None, metrics).with_workers(workers);
     // `/health` calls every backend: limited like the public calls. Probes and
     // `/metrics` are not (they come from the orchestrator and Prometheus).
     component.health = Some(

@@ -9,7 +9,7 @@ use axum::http::{header, Method};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::auth::{Access, Keys, Role};
+use crate::auth::{Access, Role};
 use crate::routes::Route;
 use crate::state::Gateway;
 
@@ -23,12 +23,13 @@ pub async fn serve(State(gateway): State<Arc<Gateway>>) -> Response {
 
 /// The whole document: `api` (the services' public part) with the gateway's endpoints
 /// and answers added, serialised once.
-pub fn document(mut api: utoipa::openapi::OpenApi, keys: &Keys) -> Result<Vec<u8>, String> {
+/// `protected`: API keys or bearer tokens guard the calls (401/403 are documented).
+pub fn document(mut api: utoipa::openapi::OpenApi, protected: bool) -> Result<Vec<u8>, String> {
     api.merge(gateway_api());
     api.info.title = "Pedidos Veloz API".into();
     api.info.description = Some("The public API of Pedidos Veloz, served by api-gateway.".into());
     let mut document = serde_json::to_value(&api).map_err(|e| e.to_string())?;
-    document_gateway_answers(&mut document, keys);
+    document_gateway_answers(&mut document, protected);
     serde_json::to_vec(&document).map_err(|e| e.to_string())
 }
 
@@ -37,7 +38,7 @@ pub fn document(mut api: utoipa::openapi::OpenApi, keys: &Keys) -> Result<Vec<u8
 /// the rate limits, 401/403 when API keys guard the call, and 502/503/504 when the
 /// upstream is broken, down or slow. The services document their own answers; these
 /// come from the gateway and the shared extractors.
-fn document_gateway_answers(doc: &mut serde_json::Value, keys: &Keys) {
+fn document_gateway_answers(doc: &mut serde_json::Value, protected: bool) {
     let error = |description: &str| {
         json!({
             "description": description,
@@ -101,11 +102,14 @@ fn document_gateway_answers(doc: &mut serde_json::Value, keys: &Keys) {
                 "The upstream service (or its database) is unavailable",
             );
             add("504", "The upstream service did not answer in time");
-            if keys.is_enabled() {
+            if protected {
                 if let Access::Needs(role) = route.access(&http_method, path) {
-                    add("401", "An API key is required");
+                    add(
+                        "401",
+                        "Credentials are required: an API key or a bearer token",
+                    );
                     if role == Role::Admin {
-                        add("403", "This call needs an admin API key");
+                        add("403", "This call needs an admin");
                     }
                 }
             }
@@ -134,7 +138,8 @@ fn gateway_api() -> utoipa::openapi::OpenApi {
         backends: Backends,
     }
 
-    #[utoipa::path(get, path = "/", tag = "api-gateway", responses((status = 200, description = "Service name, version and endpoints", body = Object)))]
+    #[utoipa::path(get, path = "/", tag = "api-gateway", responses((status = 200, description = "Service name, version and endpoints", body = Object),
+        (status = 303, description = "A browser (Accept: text/html) is sent to the web console, /console")))]
     #[allow(dead_code)]
     fn root_doc() {}
 
@@ -153,10 +158,16 @@ fn gateway_api() -> utoipa::openapi::OpenApi {
     #[allow(dead_code)]
     fn readyz_doc() {}
 
+    #[utoipa::path(get, path = "/me", tag = "api-gateway",
+        responses((status = 200, description = "Who the request's credentials (X-API-Key or Authorization: Bearer) make its caller", body = crate::identity::Me),
+                  (status = 401, description = "The credentials are not valid", body = platform::error::ErrorBody)))]
+    #[allow(dead_code)]
+    fn me_doc() {}
+
     #[derive(OpenApi)]
     #[openapi(
-        paths(root_doc, health_doc, livez_doc, readyz_doc),
-        components(schemas(GatewayHealth, Backends))
+        paths(root_doc, health_doc, livez_doc, readyz_doc, me_doc),
+        components(schemas(GatewayHealth, Backends, crate::identity::Me))
     )]
     struct GatewayApi;
 

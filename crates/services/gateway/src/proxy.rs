@@ -87,9 +87,10 @@ async fn forward(
         ));
     }
     let upstream = gateway.upstream(route.backend);
-    gateway
-        .keys
-        .check(route.access(req.method(), path), req.headers())?;
+    let identity = gateway
+        .auth
+        .authorize(route.access(req.method(), path), req.headers())
+        .await?;
 
     let too_large = || {
         ApiError::new(
@@ -122,6 +123,8 @@ async fn forward(
     // The key stops here: the services do not need it, so it cannot reach their logs.
     parts.headers.remove(&X_API_KEY);
     parts.headers.remove(header::AUTHORIZATION);
+    // Who the caller is, signed by the gateway; never a copy the client sent.
+    gateway.auth.stamp(&mut parts.headers, identity.as_ref());
     // The upstream continues the gateway's span, which continues the client's trace.
     platform::telemetry::inject(&mut parts.headers);
     if let Ok(value) = HeaderValue::try_from(peer.ip().to_string()) {

@@ -1,6 +1,5 @@
 //! What every request through the gateway shares.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -8,7 +7,7 @@ use bytes::Bytes;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 
-use crate::auth::Keys;
+use crate::identity::Authenticator;
 use crate::routes::Backend;
 use crate::upstream::{Upstream, UpstreamMetrics};
 
@@ -19,7 +18,8 @@ pub struct Gateway {
     /// The wait for an upstream's response headers.
     pub upstream_timeout: Duration,
     pub body_limit: usize,
-    pub keys: Arc<Keys>,
+    /// Who callers are: API keys, bearer tokens, and the identity header it signs.
+    pub auth: Authenticator,
     pub metrics: UpstreamMetrics,
     /// The OpenAPI document, serialised once.
     pub openapi: Bytes,

@@ -2,6 +2,7 @@
 //! payment and settles the reservation, with a recovery worker that finishes every
 //! order a crash or an outage left `pending`.
 
+pub mod caller;
 pub mod clients;
 pub mod metrics;
 pub mod order;

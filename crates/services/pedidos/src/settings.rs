@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use contracts::identity::SigningKey;
+
 /// Where the services pedidos calls are (set by the binary in all-in-one mode).
 #[derive(Debug, Clone, clap::Args)]
 #[group(id = "orders_settings_upstreams")]
@@ -37,6 +39,11 @@ pub struct Settings {
     /// How often the recovery worker looks for pending orders, and the base of its backoff, in milliseconds.
     #[arg(long, env = "RECOVERY_INTERVAL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..))]
     pub recovery_interval_ms: u64,
+    /// The secret the gateway signs callers' identities with (IDENTITY_SIGNING_SECRET,
+    /// read by the binary). Set: every order call needs a signed identity, and customers
+    /// see their own orders only. Unset: the open mode.
+    #[arg(skip)]
+    pub identity_secret: Option<SigningKey>,
 }
 
 impl Settings {

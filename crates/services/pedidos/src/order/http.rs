@@ -19,6 +19,7 @@ use super::model::{
     Draft, Inserted, ListParams, NewOrder, Order, OrderCreated, OrderOnly, OrderRecord, OrderStatus,
 };
 use super::store;
+use crate::caller::Caller;
 use crate::saga;
 use crate::state::AppState;
 
@@ -112,12 +113,14 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 pub async fn create(
     State(app): State<Arc<AppState>>,
     Extension(request_id): Extension<RequestId>,
+    caller: Caller,
     headers: HeaderMap,
     Json(req): Json<NewOrder>,
 ) -> Result<Response, ApiError> {
     check_text("customer", &req.customer, MAX_CUSTOMER)?;
+    caller.check_customer(&req.customer)?;
     let lines = merge_lines(&req.items)?;
-    let key = idempotency_key(&headers)?;
+    let key = idempotency_key(&headers)?.map(|key| caller.scope_key(&key));
     let method = req.payment_method.unwrap_or_default();
     let fingerprint = json!([
         req.customer,
@@ -129,6 +132,7 @@ pub async fn create(
     let lease_until = now_ms() + app.settings.lease().as_millis() as i64;
     let draft = Draft {
         customer: &req.customer,
+        owner: caller.owner(),
         lines: &lines,
         method,
         idempotency_key: key.as_deref(),
@@ -139,6 +143,13 @@ pub async fn create(
     let inserted = store::insert(&app.db, &draft).await?;
     let record = match inserted {
         Inserted::Existing(existing) => {
+            if !caller.sees(existing.owner.as_deref()) {
+                // Keys are scoped to their owner; this is a key stored before ownership.
+                return Err(ApiError::conflict(
+                    "idempotency_key_reused",
+                    "this Idempotency-Key is taken: use another",
+                ));
+            }
             if existing.fingerprint != fingerprint {
                 return Err(ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
@@ -162,10 +173,18 @@ pub async fn create(
               (status = 400, body = platform::error::ErrorBody)))]
 pub async fn list(
     State(app): State<Arc<AppState>>,
+    caller: Caller,
     Query(params): Query<ListParams>,
 ) -> Result<Response, ApiError> {
     let page = Page::new(params.limit, params.after)?;
-    let orders = store::list(&app.db, &page, params.status, params.customer.as_deref()).await?;
+    let orders = store::list(
+        &app.db,
+        &page,
+        params.status,
+        params.customer.as_deref(),
+        caller.owner(),
+    )
+    .await?;
     let mut filters = Vec::new();
     if let Some(status) = params.status {
         filters.push(("status", status.as_str().to_owned()));
@@ -181,11 +200,20 @@ pub async fn list(
     responses((status = 200, body = Order), (status = 400, body = platform::error::ErrorBody), (status = 404, body = platform::error::ErrorBody)))]
 pub async fn get_one(
     State(app): State<Arc<AppState>>,
+    caller: Caller,
     Id(id): Id,
 ) -> Result<JsonBody<Order>, ApiError> {
+    load_visible(&app, &caller, id)
+        .await
+        .map(|r| JsonBody(r.order))
+}
+
+/// An order the caller may see; another customer's order is "not found", exactly like
+/// an id that does not exist, so ids tell nothing about other customers' orders.
+async fn load_visible(app: &AppState, caller: &Caller, id: i64) -> Result<OrderRecord, ApiError> {
     store::load(&app.db, id)
         .await?
-        .map(|r| JsonBody(r.order))
+        .filter(|record| caller.sees(record.owner.as_deref()))
         .ok_or_else(|| order_not_found(id))
 }
 
@@ -197,11 +225,10 @@ pub async fn get_one(
 pub async fn cancel(
     State(app): State<Arc<AppState>>,
     Extension(request_id): Extension<RequestId>,
+    caller: Caller,
     Id(id): Id,
 ) -> Result<Response, ApiError> {
-    let record = store::load(&app.db, id)
-        .await?
-        .ok_or_else(|| order_not_found(id))?;
+    let record = load_visible(&app, &caller, id).await?;
     match record.status() {
         OrderStatus::Cancelled => Ok(respond(record)),
         OrderStatus::Rejected | OrderStatus::PaymentDeclined => Err(ApiError::conflict(

@@ -70,6 +70,9 @@ pub struct Order {
 #[derive(Debug, Clone)]
 pub struct OrderRecord {
     pub order: Order,
+    /// Whose order it is (a customer identity); `None` for orders placed in the open
+    /// mode, by an admin, or before ownership existed.
+    pub owner: Option<String>,
     pub reservation_id: Option<i64>,
     /// The payment as pagamentos-service last answered it.
     pub payment: Option<Payment>,
@@ -142,7 +145,8 @@ pub struct OrderOnly {
 pub struct ListParams {
     /// Only orders in this status.
     pub status: Option<OrderStatus>,
-    /// Only orders of this customer (exact match).
+    /// Only orders of this customer (exact match); a customer's list holds only their
+    /// own orders whatever this says.
     pub customer: Option<String>,
     /// Page size, 1-1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
@@ -155,6 +159,7 @@ pub struct ListParams {
 /// A new order as the request describes it, before it is recorded.
 pub struct Draft<'a> {
     pub customer: &'a str,
+    pub owner: Option<&'a str>,
     pub lines: &'a BTreeMap<i64, i64>,
     pub method: PaymentMethod,
     pub idempotency_key: Option<&'a str>,

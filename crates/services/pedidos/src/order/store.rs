@@ -18,6 +18,7 @@ use super::model::{Draft, Inserted, Order, OrderLine, OrderRecord, OrderStatus};
 struct OrderRow {
     id: i64,
     customer: String,
+    owner: Option<String>,
     status: String,
     total_cents: i64,
     payment_method: String,
@@ -45,7 +46,7 @@ struct LineRow {
 
 macro_rules! order_columns {
     () => {
-        "id, customer, status, total_cents, payment_method, payment_id, payment, reservation_id, \
+        "id, customer, owner, status, total_cents, payment_method, payment_id, payment, reservation_id, \
          failure_status, failure, request_fingerprint, request_id, attempts, created_at, updated_at"
     };
 }
@@ -90,6 +91,7 @@ impl OrderRow {
                 created_at: self.created_at,
                 updated_at: self.updated_at,
             },
+            owner: self.owner,
             reservation_id: self.reservation_id,
             payment,
             failure: failure_status.zip(failure),
@@ -104,6 +106,7 @@ impl OrderRow {
 pub async fn insert(db: &Db, draft: &Draft<'_>) -> Result<Inserted, ApiError> {
     let Draft {
         customer,
+        owner,
         method,
         idempotency_key,
         fingerprint,
@@ -128,6 +131,7 @@ pub async fn insert(db: &Db, draft: &Draft<'_>) -> Result<Inserted, ApiError> {
                 created_at: now,
                 updated_at: now,
             },
+            owner: owner.map(str::to_owned),
             reservation_id: None,
             payment: None,
             failure: None,
@@ -175,8 +179,8 @@ async fn insert_pg(
     let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
         "WITH o AS ( \
              INSERT INTO orders (customer, status, total_cents, payment_method, idempotency_key, request_fingerprint, \
-             request_id, attempts, lease_until, created_at, updated_at) \
-             VALUES ($1, 'pending', 0, $2, $3, $4, $5, 0, $6, $7, $7) \
+             request_id, attempts, lease_until, created_at, updated_at, owner) \
+             VALUES ($1, 'pending', 0, $2, $3, $4, $5, 0, $6, $7, $7, $10) \
              ON CONFLICT (idempotency_key) DO NOTHING RETURNING id), \
          l AS ( \
              INSERT INTO order_lines (order_id, item_id, quantity) \
@@ -194,6 +198,7 @@ async fn insert_pg(
     .bind(now)
     .bind(&item_ids)
     .bind(&quantities)
+    .bind(draft.owner)
     .fetch_all(&mut *conn)
     .await?;
     let Some(&(id, ..)) = rows.first() else {
@@ -220,6 +225,7 @@ async fn insert_in_steps(
 ) -> Result<InsertedRows, ApiError> {
     let Draft {
         customer,
+        owner,
         lines,
         method,
         idempotency_key,
@@ -231,8 +237,8 @@ async fn insert_in_steps(
         let mut tx = conn.begin().await?;
         let id: Option<(i64,)> = sqlx::query_as(
             "INSERT INTO orders (customer, status, total_cents, payment_method, idempotency_key, request_fingerprint, \
-             request_id, attempts, lease_until, created_at, updated_at) \
-             VALUES ($1, 'pending', 0, $2, $3, $4, $5, 0, $6, $7, $7) \
+             request_id, attempts, lease_until, created_at, updated_at, owner) \
+             VALUES ($1, 'pending', 0, $2, $3, $4, $5, 0, $6, $7, $7, $8) \
              ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
         )
         .bind(customer)
@@ -242,6 +248,7 @@ async fn insert_in_steps(
         .bind(request_id)
         .bind(lease_until)
         .bind(now)
+        .bind(owner)
         .fetch_optional(&mut *tx)
         .await?;
         match id {
@@ -425,24 +432,27 @@ pub async fn save(
     Ok(saved)
 }
 
-/// One page of orders in id order, optionally filtered by status and customer.
+/// One page of orders in id order, optionally filtered by status, customer, and owner
+/// (a customer's list: their own orders only).
 pub async fn list(
     db: &Db,
     page: &Page,
     status: Option<OrderStatus>,
     customer: Option<&str>,
+    owner: Option<&str>,
 ) -> Result<Vec<Order>, ApiError> {
     let rows: Vec<OrderRow> = with_conn!(db.reader(), |conn| {
         sqlx::query_as(concat!(
             "SELECT ",
             order_columns!(),
             " FROM orders WHERE id > $1 AND ($2 IS NULL OR status = $2) \
-             AND ($3 IS NULL OR customer = $3) ORDER BY id LIMIT $4"
+             AND ($3 IS NULL OR customer = $3) AND ($5 IS NULL OR owner = $5) ORDER BY id LIMIT $4"
         ))
         .bind(page.after)
         .bind(status.map(OrderStatus::as_str))
         .bind(customer)
         .bind(page.fetch_limit())
+        .bind(owner)
         .fetch_all(&mut *conn)
         .await?
     });
