@@ -153,16 +153,17 @@ async function placeOrder(event) {
   const outcome = $("#outcome");
   outcome.textContent = "Placing the order…";
   const answer = await api("POST", "/orders", body, { "Idempotency-Key": crypto.randomUUID() });
-  if (answer.status === 201 || answer.status === 202) {
-    showError("");
-    state.cart.clear();
+  const placed = answer.status === 201 || answer.status === 202;
+  if (placed) state.cart.clear();
+  // The stock as it is now, before the outcome is shown (a reload clears old errors).
+  await loadCatalogue().catch(() => {});
+  if (placed) {
     outcome.replaceChildren(el("p", { class: `status-${answer.body.order.status}` }, describe(answer.body.order)));
     if (answer.body.order.status === "pending") watch(answer.body.order.id);
   } else {
     outcome.replaceChildren(el("p", { class: "status-rejected" }, messageOf(answer.status, answer.body)));
     showError(messageOf(answer.status, answer.body));
   }
-  await loadCatalogue();
 }
 
 /** Polls a pending order until it settles. */
