@@ -257,8 +257,9 @@ pub enum Command {
         service: ServiceArgs,
         #[command(flatten)]
         upstreams: gateway::Upstreams,
+        // Boxed: the gateway's settings are by far the largest of the subcommands'.
         #[command(flatten)]
-        settings: gateway::Settings,
+        settings: Box<gateway::Settings>,
         #[command(flatten)]
         identity: IdentityArgs,
     },
