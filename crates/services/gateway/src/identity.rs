@@ -4,21 +4,15 @@
 //! it needs one and which role. The identity is passed on in the signed header of
 //! [`contracts::identity`], which the gateway always writes itself: a copy sent by the
 //! client is removed first, so no client can speak for another.
-//!
-//! `GET /me` tells a client (the web console) who its credentials make it.
 
 use std::sync::Arc;
 
-use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
-use axum::Json;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use contracts::identity::{Identity, SigningKey, HEADER};
 use platform::ApiError;
-use serde::Serialize;
 
 use crate::auth::{presented_key, role, Access, Keys};
 use crate::oidc::{looks_like_jwt, Verifier};
-use crate::state::Gateway;
 
 static IDENTITY: HeaderName = HeaderName::from_static(HEADER);
 
@@ -116,48 +110,4 @@ impl Authenticator {
             headers.insert(IDENTITY.clone(), value);
         }
     }
-}
-
-/// What `GET /me` answers.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Me {
-    /// `open` (no keys, no tokens: every call is allowed) or `protected`.
-    pub mode: &'static str,
-    /// `admin`, `customer`, or null without credentials (or in the open mode).
-    pub role: Option<&'static str>,
-    /// The name a customer's orders carry; null for an admin, an unbound client key,
-    /// or without credentials.
-    pub customer: Option<String>,
-    /// The OpenID Connect issuer whose tokens are accepted, if any.
-    pub oidc_issuer: Option<String>,
-}
-
-/// `GET /me`: who the request's credentials make its caller (401 if they are invalid).
-pub async fn me(
-    State(gateway): State<Arc<Gateway>>,
-    headers: HeaderMap,
-) -> Result<(HeaderMap, Json<Me>), ApiError> {
-    let auth = &gateway.auth;
-    let identity = auth.identify(&headers).await?;
-    let (role, customer) = match identity {
-        None => (None, None),
-        Some(Identity::Admin) => (Some("admin"), None),
-        Some(Identity::Customer(c)) => (Some("customer"), c.name),
-    };
-    let mut answer = HeaderMap::new();
-    // The answer depends on the credentials: never from a shared cache.
-    answer.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok((
-        answer,
-        Json(Me {
-            mode: if auth.is_enabled() {
-                "protected"
-            } else {
-                "open"
-            },
-            role,
-            customer,
-            oidc_issuer: auth.oidc.as_ref().map(|o| o.issuer().to_owned()),
-        }),
-    ))
 }

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod console;
 pub mod health;
 pub mod identity;
+pub mod me;
 pub mod oidc;
 pub mod openapi;
 pub mod proxy;
@@ -127,7 +128,7 @@ pub fn build(
     let mut public = Router::new()
         .route("/", get(health::root))
         .route("/openapi.json", get(openapi::serve))
-        .route("/me", get(identity::me))
+        .route("/me", get(me::me))
         .route("/console", get(console::index))
         .route("/console/", get(console::index))
         .route("/console/app.js", get(console::script))

@@ -159,7 +159,7 @@ fn gateway_api() -> utoipa::openapi::OpenApi {
     fn readyz_doc() {}
 
     #[utoipa::path(get, path = "/me", tag = "api-gateway",
-        responses((status = 200, description = "Who the request's credentials (X-API-Key or Authorization: Bearer) make its caller", body = crate::identity::Me),
+        responses((status = 200, description = "Who the request's credentials (X-API-Key or Authorization: Bearer) make its caller", body = crate::me::Me),
                   (status = 401, description = "The credentials are not valid", body = platform::error::ErrorBody)))]
     #[allow(dead_code)]
     fn me_doc() {}
@@ -167,7 +167,7 @@ fn gateway_api() -> utoipa::openapi::OpenApi {
     #[derive(OpenApi)]
     #[openapi(
         paths(root_doc, health_doc, livez_doc, readyz_doc, me_doc),
-        components(schemas(GatewayHealth, Backends, crate::identity::Me))
+        components(schemas(GatewayHealth, Backends, crate::me::Me))
     )]
     struct GatewayApi;
 
