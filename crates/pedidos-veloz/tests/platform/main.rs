@@ -4,6 +4,7 @@
 pub mod harness;
 
 mod api;
+mod fault_switches;
 mod faults;
 mod gateway;
 mod hostile;
