@@ -93,10 +93,16 @@ pub async fn track(State(ctx): State<RequestContext>, mut req: Request, next: Ne
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
     let labels = RouteLabels { method, route };
+    // The trace as the exemplar, when traces leave the process (else it leads nowhere).
+    let exemplar = (crate::telemetry::is_exporting() && trace_id != NO_TRACE).then(|| {
+        crate::metrics::TraceExemplar {
+            trace_id: trace_id.to_string(),
+        }
+    });
     ctx.http
         .duration
         .get_or_create(&labels)
-        .observe(elapsed.as_secs_f64());
+        .observe(elapsed.as_secs_f64(), exemplar, None);
     ctx.http
         .requests
         .get_or_create(&RequestLabels {

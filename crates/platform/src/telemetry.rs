@@ -41,6 +41,14 @@ impl LogFormat {
     }
 }
 
+/// Whether spans are exported (OTLP endpoint configured): set once by [`init`].
+static EXPORTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether this process exports its spans, so that their trace ids lead somewhere.
+pub fn is_exporting() -> bool {
+    EXPORTING.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Keeps the trace pipeline alive; [`Telemetry::shutdown`] flushes pending spans.
 pub struct Telemetry {
     provider: SdkTracerProvider,
@@ -74,7 +82,10 @@ pub fn init(format: LogFormat, level: &str, service: &str) -> Telemetry {
             .with_http()
             .build()
         {
-            Ok(exporter) => provider = provider.with_batch_exporter(exporter),
+            Ok(exporter) => {
+                provider = provider.with_batch_exporter(exporter);
+                EXPORTING.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
             Err(err) => eprintln!("cannot build the OTLP exporter, traces stay local: {err}"),
         }
     }

@@ -9,6 +9,7 @@ mod faults;
 mod gateway;
 mod hostile;
 mod saga;
+mod traces;
 
 /// CI sets `PV_REQUIRE_POSTGRES=1`: there, tests built without `PV_TEST_POSTGRES_URL`
 /// (whose PostgreSQL variants are ignored) are a failure, not a quieter run.
