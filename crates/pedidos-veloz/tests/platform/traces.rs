@@ -1,8 +1,10 @@
 //! Traces end to end: the four components as separate processes export their spans
 //! over OTLP/HTTP to a receiver in the test, which decodes them (the OTLP protobuf
 //! types) and checks that one order is one trace, gateway → pedidos → estoque and
-//! pagamentos, with correct parent links and the request id on every request span;
-//! and that the request-duration histograms carry that trace as their exemplar.
+//! pagamentos, with correct parent links (each component's server span continues the
+//! client span of its caller: the edges of the service graph) and the request id on
+//! every request span; and that the request-duration histograms carry that trace as
+//! their exemplar.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -30,8 +32,13 @@ struct Span {
     trace_id: String,
     span_id: String,
     parent: String,
+    /// OpenTelemetry's span kind: 2 server, 3 client.
+    kind: i32,
     attributes: HashMap<String, String>,
 }
+
+const SERVER: i32 = 2;
+const CLIENT: i32 = 3;
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -123,6 +130,7 @@ fn decode(export: ExportTraceServiceRequest) -> Vec<Span> {
                     trace_id: hex(&span.trace_id),
                     span_id: hex(&span.span_id),
                     parent: hex(&span.parent_span_id),
+                    kind: span.kind,
                     attributes: text(&span.attributes),
                 });
             }
@@ -195,21 +203,38 @@ on_both_backends!(
             assert_eq!(span.trace_id, gateway.trace_id, "one trace: {span:?}");
         }
         assert_ne!(gateway.trace_id, "0".repeat(32));
-        assert_eq!(
-            pedidos.parent, gateway.span_id,
-            "pedidos continues the gateway's span"
-        );
-        let by_id: HashMap<&str, &Span> = spans.iter().map(|s| (s.span_id.as_str(), s)).collect();
-        // The saga's calls: each callee's span descends from a span of pedidos.
-        for callee in [&estoque, &pagamentos] {
-            let parent = by_id.get(callee.parent.as_str()).unwrap_or_else(|| {
+        let all = receiver.spans();
+        let by_id: HashMap<&str, &Span> = all.iter().map(|s| (s.span_id.as_str(), s)).collect();
+        // Each callee's server span continues a client span of its caller, child of the
+        // caller's own request span: one edge of the service graph.
+        for (callee, caller) in [
+            (&pedidos, &gateway),
+            (&estoque, &pedidos),
+            (&pagamentos, &pedidos),
+        ] {
+            assert_eq!(callee.kind, SERVER, "{callee:?}");
+            let call = by_id.get(callee.parent.as_str()).unwrap_or_else(|| {
                 panic!(
                     "{}'s parent {} is not in the trace",
                     callee.service, callee.parent
                 )
             });
-            assert_eq!(parent.service, "pedidos-service", "{callee:?}");
+            assert_eq!(
+                (call.service.as_str(), call.name.as_str(), call.kind),
+                (caller.service.as_str(), "call", CLIENT),
+                "{call:?}"
+            );
+            assert_eq!(call.parent, caller.span_id, "{call:?}");
+            assert_eq!(call.attributes.get("peer.service"), Some(&callee.service));
+            assert_eq!(call.trace_id, gateway.trace_id);
         }
+        assert_eq!(
+            gateway
+                .attributes
+                .get("http.response.status_code")
+                .map(String::as_str),
+            Some("201")
+        );
 
         // The gateway's latency histogram points at this trace (or another real one).
         let metrics = p.metrics(ComponentKind::Gateway).await;
