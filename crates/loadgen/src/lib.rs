@@ -15,6 +15,7 @@
 //! `by_status` and in the latency figures, whatever its status; transport errors and
 //! timeouts count in `transport_errors` only.
 
+pub mod alert_log;
 pub mod live;
 
 use std::collections::BTreeMap;

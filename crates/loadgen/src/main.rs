@@ -95,6 +95,12 @@ enum Command {
         #[arg(long, env = "TRAFFIC_SEED")]
         seed: Option<u64>,
     },
+    /// The local Alertmanager's webhook receiver: one log line per alert notified;
+    /// `GET /alerts` lists what was received. Runs until SIGTERM or Ctrl-C.
+    AlertLog {
+        #[arg(long, env = "ALERT_LOG_LISTEN", default_value = "0.0.0.0:9095")]
+        listen: std::net::SocketAddr,
+    },
     /// Run one load test, print a table and optionally write JSON.
     Run {
         #[arg(long, default_value = "http://127.0.0.1:5000")]
@@ -229,6 +235,16 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
+        Command::AlertLog { listen } => {
+            let stop = CancellationToken::new();
+            let on_signal = stop.clone();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                on_signal.cancel();
+            });
+            loadgen::alert_log::serve(listen, stop).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Live {
             url,
             rate,
