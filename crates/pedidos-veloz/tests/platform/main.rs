@@ -8,7 +8,9 @@ mod fault_switches;
 mod faults;
 mod gateway;
 mod hostile;
+mod monitoring;
 mod saga;
+mod scenarios;
 mod traces;
 
 /// CI sets `PV_REQUIRE_POSTGRES=1`: there, tests built without `PV_TEST_POSTGRES_URL`

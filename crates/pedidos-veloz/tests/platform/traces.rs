@@ -139,19 +139,62 @@ fn decode(export: ExportTraceServiceRequest) -> Vec<Span> {
     out
 }
 
+/// The four components as processes exporting their spans to a new receiver.
+async fn traced_platform(backend: Backend) -> (Receiver, Platform) {
+    let receiver = Receiver::start().await;
+    let endpoint = format!("http://{}", receiver.addr);
+    let options = Options {
+        env: vec![
+            ("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(), endpoint),
+            ("OTEL_BSP_SCHEDULE_DELAY".to_owned(), "100".to_owned()),
+        ],
+        ..Default::default()
+    };
+    let p = Platform::start_in(Mode::Processes, backend, options).await;
+    (receiver, p)
+}
+
+/// A real Prometheus (exemplar storage on) keeps the exemplars of the latency
+/// histograms, and their trace ids are traces the components exported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(pv_prometheus),
+    ignore = "set PV_TEST_PROMETHEUS and PV_TEST_ALERTMANAGER to run it"
+)]
+async fn prometheus_stores_exemplars_that_lead_to_exported_traces() {
+    let (receiver, p) = traced_platform(Backend::Sqlite).await;
+    let monitoring = crate::monitoring::Monitoring::start(&p.topology).await;
+    let item = p.item("Cachecol", 50, 49.9).await;
+    let started = std::time::Instant::now();
+    let stored = loop {
+        assert_eq!(p.order("Lia", &[(item, 1)]).await.status, 201);
+        let stored = monitoring
+            .exemplar_trace_ids(r#"http_request_duration_seconds_bucket{component="api-gateway"}"#)
+            .await;
+        if !stored.is_empty() {
+            break stored;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "Prometheus stored no exemplar"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let exported: std::collections::HashSet<String> =
+        receiver.spans().into_iter().map(|s| s.trace_id).collect();
+    for id in &stored {
+        assert!(
+            exported.contains(id),
+            "exemplar trace {id} was never exported"
+        );
+    }
+}
+
 on_both_backends!(
     one_order_is_one_trace_across_the_four_components,
     |backend: Backend| async move {
-        let receiver = Receiver::start().await;
-        let endpoint = format!("http://{}", receiver.addr);
-        let options = Options {
-            env: vec![
-                ("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(), endpoint),
-                ("OTEL_BSP_SCHEDULE_DELAY".to_owned(), "100".to_owned()),
-            ],
-            ..Default::default()
-        };
-        let p = Platform::start_in(Mode::Processes, backend, options).await;
+        let (receiver, p) = traced_platform(backend).await;
         let item = p.item("Agasalho", 5, 120.0).await;
         let request_id = "trace-test-order-1";
         let order = p
