@@ -246,20 +246,6 @@ impl Monitoring {
         }
     }
 
-    /// Instant query, its vector result.
-    pub async fn query(&self, promql: &str) -> Vec<Value> {
-        let url = format!(
-            "{}/api/v1/query?query={}",
-            self.prometheus,
-            urlencode(promql)
-        );
-        let body = self.json(&url).await;
-        body["data"]["result"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-    }
-
     /// The trace ids of the exemplars Prometheus stored for `metric` in the last minute.
     pub async fn exemplar_trace_ids(&self, metric: &str) -> Vec<String> {
         let now = std::time::SystemTime::now()
