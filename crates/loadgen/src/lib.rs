@@ -17,6 +17,7 @@
 
 pub mod alert_log;
 pub mod live;
+pub mod otlp_sink;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

@@ -101,6 +101,13 @@ enum Command {
         #[arg(long, env = "ALERT_LOG_LISTEN", default_value = "0.0.0.0:9095")]
         listen: std::net::SocketAddr,
     },
+    /// An OTLP/HTTP endpoint that accepts every export and only counts them (for the
+    /// benchmarks: the cost of exporting traces, without a collector's work).
+    /// Prints what it received when stopped (SIGTERM or Ctrl-C).
+    OtlpSink {
+        #[arg(long, default_value = "127.0.0.1:4318")]
+        listen: std::net::SocketAddr,
+    },
     /// Run one load test, print a table and optionally write JSON.
     Run {
         #[arg(long, default_value = "http://127.0.0.1:5000")]
@@ -235,6 +242,21 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
+        Command::OtlpSink { listen } => {
+            let stop = CancellationToken::new();
+            let on_signal = stop.clone();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                on_signal.cancel();
+            });
+            let counts = loadgen::otlp_sink::serve(listen, stop).await?;
+            println!(
+                "loadgen otlp-sink: {} exports, {} bytes",
+                counts.exports.load(std::sync::atomic::Ordering::Relaxed),
+                counts.bytes.load(std::sync::atomic::Ordering::Relaxed)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::AlertLog { listen } => {
             let stop = CancellationToken::new();
             let on_signal = stop.clone();
