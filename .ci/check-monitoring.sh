@@ -110,7 +110,29 @@ ensure_python_deps() {
   say "tools: python3 $(python3 -c 'import sys; print(sys.version.split()[0])') with PyYAML and jmespath"
 }
 
+ensure_amtool() {
+  if command -v amtool >/dev/null 2>&1; then
+    say "tools: amtool present ($(amtool --version 2>&1 | head -n 1))"
+    return 0
+  fi
+  say "tools: amtool missing, installing Debian's prometheus-alertmanager package"
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    POLICY_CREATED=1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends prometheus-alertmanager >"$WORK/apt-am.log" 2>&1 || {
+    tail -n 20 "$WORK/apt-am.log"
+    return 1
+  }
+  command -v amtool >/dev/null 2>&1
+  say "tools: installed $(amtool --version 2>&1 | head -n 1)"
+}
+
 ensure_promtool
+ensure_amtool
 ensure_node
 ensure_python_deps
 
@@ -129,6 +151,45 @@ sed 's/> 0\.5$/> 5/' monitoring/alerts.yml >"$WORK/alerts.yml"
 sed "s#^  - alerts.yml#  - $WORK/alerts.yml#" monitoring/alerts.test.yml >"$WORK/alerts.test.yml"
 expect_failure "promtool test rules rejects alerts.yml with the p99 threshold changed to 5 s" \
   promtool test rules "$WORK/alerts.test.yml"
+
+# ------------------------------------------------------------------ Alertmanager
+step "amtool check-config monitoring/alertmanager.yml" \
+  amtool check-config monitoring/alertmanager.yml
+routes_test() { # routes_test <expected receiver> <labels...>
+  local expected="$1"
+  shift
+  local got
+  got="$(amtool config routes test --config.file=monitoring/alertmanager.yml "$@" 2>/dev/null)"
+  echo "$* -> $got"
+  [ "$got" = "$expected" ]
+}
+step "amtool routes: critical pages oncall" routes_test oncall severity=critical alertname=PedidosComponentDown component=estoque-service
+step "amtool routes: warning goes to team" routes_test team severity=warning alertname=PedidosHighLatencyP99 component=estoque-service
+step "amtool routes: info (a drill) goes to drills" routes_test drills severity=info alertname=PedidosFaultActive
+sed 's/^  group_wait: 30s$/  group_wiat: 30s/' monitoring/alertmanager.yml >"$WORK/alertmanager.yml"
+expect_failure "amtool check-config rejects alertmanager.yml with a misspelt key" \
+  amtool check-config "$WORK/alertmanager.yml"
+
+# ------------------------------------------------------------------ Tempo
+# Negative control: the key check must reject a key Tempo does not have.
+tempo_canary() {
+  mkdir -p "$WORK/tempo-canary/monitoring"
+  cp -r monitoring/. "$WORK/tempo-canary/monitoring/"
+  printf 'storage:\n  trace:\n    backend: local\n    bakend_typo: x\n' >>"$WORK/tempo-canary/monitoring/tempo.yaml"
+  python3 - "$WORK/tempo-canary" <<'EOF'
+import sys
+from pathlib import Path
+sys.path.insert(0, "monitoring/checks")
+import check_monitoring as c
+c.MON = Path(sys.argv[1]) / "monitoring"
+try:
+    c.check_tempo()
+except c.Failure as e:
+    print(e)
+    sys.exit(1)
+EOF
+}
+expect_failure "the Tempo key check rejects tempo.yaml with an unknown key" tempo_canary
 
 # ------------------------------------------------------------------ Grafana dashboards
 step "dashboards are up to date with monitoring/grafana/generate_dashboards.py" \
@@ -166,16 +227,17 @@ parse_yaml() {
 import yaml
 for f in ["monitoring/loki.yml", "monitoring/prometheus.yml", "monitoring/prometheus.local.yml",
           "monitoring/alerts.yml", "monitoring/alerts.test.yml", "monitoring/metrics-catalogue.yml",
+          "monitoring/alertmanager.yml", "monitoring/tempo.yaml",
           "monitoring/grafana/provisioning/datasources/datasources.yml",
           "monitoring/grafana/provisioning/dashboards/dashboards.yml"]:
     yaml.safe_load(open(f))
     print("parsed", f)
 EOF
 }
-step "YAML parses (loki.yml, Prometheus configs, rules, Grafana provisioning)" parse_yaml
+step "YAML parses (loki.yml, Prometheus configs, rules, Alertmanager, Tempo, Grafana provisioning)" parse_yaml
 
 # Each static check prints its own ok/FAIL line; run them one by one.
-for check in catalogue alerts dashboards provisioning loki alloy; do
+for check in catalogue alerts dashboards provisioning loki tempo alertmanager alloy; do
   step "check_monitoring.py $check" python3 - "$check" <<'EOF'
 import sys
 sys.path.insert(0, "monitoring/checks")

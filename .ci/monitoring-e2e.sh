@@ -4,7 +4,8 @@
 #   bash .ci/monitoring-e2e.sh [path/to/pedidos-veloz]     (default target/debug/pedidos-veloz)
 #
 # 1. starts the platform all-in-one on 127.0.0.1:5000-5003 (fresh PEDIDOS_DATA_DIR,
-#    PAYMENT_DECLINE_RATE=0.5, PAYMENT_RANDOM_SEED=1) and waits for /readyz;
+#    PAYMENT_DECLINE_RATE=0.5, PAYMENT_RANDOM_SEED=1, FAULTS_ENABLED=true so that
+#    fault_active is exported, every fault off) and waits for /readyz;
 # 2. starts Prometheus with monitoring/prometheus.local.yml on 127.0.0.1:9099;
 # 3. drives traffic through the gateway: an item, orders (paid or declined), orders
 #    beyond the stock (409), a cancellation, a read, an unknown route;
@@ -99,7 +100,7 @@ done
 pass "ports 5000-5003 and 9099 are free"
 
 # ------------------------------------------------------------------ start the platform
-PEDIDOS_DATA_DIR="$DATA_DIR" PAYMENT_DECLINE_RATE=0.5 PAYMENT_RANDOM_SEED=1 LOG_FORMAT=json \
+PEDIDOS_DATA_DIR="$DATA_DIR" PAYMENT_DECLINE_RATE=0.5 PAYMENT_RANDOM_SEED=1 LOG_FORMAT=json FAULTS_ENABLED=true \
   "$BIN" >"$WORK/app.log" 2>&1 &
 APP_PID=$!
 ready=""
@@ -403,7 +404,7 @@ wait_port_free() {
   return 1
 }
 start_service() { # start_service SUBCOMMAND PORT
-  PEDIDOS_DATA_DIR="$DATA_DIR" PAYMENT_DECLINE_RATE=0.5 PAYMENT_RANDOM_SEED=1 LOG_FORMAT=json \
+  PEDIDOS_DATA_DIR="$DATA_DIR" PAYMENT_DECLINE_RATE=0.5 PAYMENT_RANDOM_SEED=1 LOG_FORMAT=json FAULTS_ENABLED=true \
     ORDER_LEASE_MS=1000 RECOVERY_INTERVAL_MS=200 SAGA_CALL_TIMEOUT_MS=1000 UPSTREAM_TIMEOUT_MS=2000 \
     "$BIN" "$1" >>"$WORK/app.log" 2>&1 &
   SVC_PIDS+=("$!")

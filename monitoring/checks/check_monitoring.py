@@ -21,6 +21,11 @@ Checks (static):
               defines, panels inside the 24-column grid and not overlapping
   provisioning  datasources.yml / dashboards.yml parse and point where compose mounts
   loki        loki.yml parses; tsdb + schema v13, retention through the compactor
+  tempo       tempo.yaml: only keys of Tempo v3.0.3's configuration (top level,
+              server, distributor, storage.trace), OTLP receivers on 4317/4318,
+              local storage, usage reporting off
+  alertmanager  alertmanager.yml: every route names a receiver that exists, the
+              inhibition names real alerts and a label they carry
   alloy       config.alloy: balanced blocks and strings, known components and
               stages, every component reference declared, request_id/trace_id
               kept out of stream labels; its stage.json JMESPath expressions and the
@@ -259,9 +264,24 @@ def check_provisioning() -> None:
     loki = by_uid.get("loki", {})
     if loki.get("url") != "http://loki:3100":
         problems.append("Loki data source must be uid loki at http://loki:3100")
-    derived = {f.get("name") for f in loki.get("jsonData", {}).get("derivedFields", [])}
-    if not {"request_id", "trace_id"} <= derived:
+    derived = {f.get("name"): f for f in loki.get("jsonData", {}).get("derivedFields", [])}
+    if not {"request_id", "trace_id"} <= set(derived):
         problems.append("Loki data source needs derived fields request_id and trace_id")
+    elif derived["trace_id"].get("datasourceUid") != "tempo":
+        problems.append("Loki's trace_id derived field must open the trace in Tempo (uid tempo)")
+    tempo = by_uid.get("tempo", {})
+    if tempo.get("type") != "tempo" or tempo.get("url") != "http://tempo:3200":
+        problems.append("Tempo data source must be uid tempo at http://tempo:3200")
+    tempo_json = tempo.get("jsonData", {})
+    if tempo_json.get("tracesToLogsV2", {}).get("datasourceUid") != "loki":
+        problems.append("Tempo must link traces to logs (tracesToLogsV2 → loki)")
+    if "${__trace.traceId}" not in tempo_json.get("tracesToLogsV2", {}).get("query", "").replace("$$", "$"):
+        problems.append("Tempo's trace-to-logs query must filter on the trace id")
+    if tempo_json.get("serviceMap", {}).get("datasourceUid") != "prometheus":
+        problems.append("Tempo's service map must read Prometheus")
+    exemplars = by_uid.get("prometheus", {}).get("jsonData", {}).get("exemplarTraceIdDestinations", [])
+    if not any(e.get("name") == "trace_id" and e.get("datasourceUid") == "tempo" for e in exemplars):
+        problems.append("Prometheus exemplars (label trace_id) must link to Tempo")
     for f in loki.get("jsonData", {}).get("derivedFields", []):
         try:
             re.compile(f["matcherRegex"])
@@ -273,8 +293,115 @@ def check_provisioning() -> None:
         problems.append(f"dashboard provider path {paths} != ['/var/lib/grafana/dashboards']")
     if problems:
         raise Failure("grafana provisioning:\n  " + "\n  ".join(problems))
-    ok("provisioning", "datasources.yml (prometheus, loki + request_id/trace_id derived fields) and "
+    ok("provisioning", "datasources.yml (prometheus with exemplars → tempo, loki with request_id/trace_id "
+       "derived fields, tempo with traces → logs, service map) and "
        "dashboards.yml (/var/lib/grafana/dashboards) parse and are consistent")
+
+
+# Keys of Tempo v3.0.3's configuration (yaml tags of cmd/tempo/app/config.go and the
+# structs below it) at the levels tempo.yaml sets. Tempo parses its file strictly, so an
+# unknown key stops it from starting: here it fails CI first.
+TEMPO_KEYS = {
+    "": {
+        "automemlimit_enabled", "automemlimit_ratio", "target", "auth_enabled",
+        "multitenancy_enabled", "shutdown_delay", "stream_over_http_enabled", "http_api_prefix",
+        "enable_go_runtime_metrics", "span_profiling", "memory", "server", "internal_server",
+        "distributor", "live_store_client", "querier", "query_frontend", "metrics_generator",
+        "ingest", "block_builder", "storage", "overrides", "memberlist", "usage_report", "cache",
+        "backend_scheduler", "backend_scheduler_client", "backend_worker", "live_store",
+    },
+    "server": {
+        "http_listen_address", "http_listen_port", "grpc_listen_address", "grpc_listen_port",
+        "log_level", "log_format", "http_server_read_timeout", "http_server_write_timeout",
+        "http_server_idle_timeout", "graceful_shutdown_timeout",
+    },
+    "distributor": {
+        "receivers", "ring", "forwarders", "log_received_spans", "log_discarded_spans",
+        "metric_received_spans", "override_ring_key", "retry_after_on_resource_exhausted",
+        "max_attribute_bytes", "artificial_delay", "usage", "kafka_config",
+    },
+    "storage": {"trace"},
+    "storage.trace": {
+        "pool", "wal", "block", "search", "blocklist_poll", "blocklist_poll_concurrency",
+        "blocklist_poll_tenant_concurrency", "blocklist_poll_fallback",
+        "blocklist_poll_tenant_index_builders", "blocklist_poll_stale_tenant_index",
+        "blocklist_poll_jitter_ms", "blocklist_poll_tolerate_consecutive_errors",
+        "blocklist_poll_tolerate_tenant_failures", "empty_tenant_deletion_enabled",
+        "empty_tenant_deletion_age", "backend", "local", "gcs", "s3", "azure", "cache",
+        "background_cache", "memcached", "redis",
+    },
+    "usage_report": {"reporting_enabled", "backoff"},
+}
+
+
+def check_tempo() -> None:
+    cfg = yaml.safe_load((MON / "tempo.yaml").read_text())
+    problems = []
+
+    def at(path: str) -> dict:
+        node = cfg
+        for part in [p for p in path.split(".") if p]:
+            node = (node or {}).get(part) or {}
+        return node if isinstance(node, dict) else {}
+
+    for path, allowed in TEMPO_KEYS.items():
+        for key in at(path):
+            if key not in allowed:
+                problems.append(f"unknown key {(path + '.' if path else '') + key!r} for Tempo v3.0.3")
+    protocols = at("distributor.receivers.otlp.protocols")
+    if protocols.get("grpc", {}).get("endpoint") != "0.0.0.0:4317":
+        problems.append("OTLP/gRPC must listen on 0.0.0.0:4317 (Alloy exports to tempo:4317)")
+    if protocols.get("http", {}).get("endpoint") != "0.0.0.0:4318":
+        problems.append("OTLP/HTTP must listen on 0.0.0.0:4318")
+    if at("server").get("http_listen_port") != 3200:
+        problems.append("Tempo must serve on 3200 (Grafana's data source)")
+    if at("storage.trace").get("backend") != "local":
+        problems.append("storage.trace.backend must be local (one volume)")
+    if at("usage_report").get("reporting_enabled") is not False:
+        problems.append("usage_report.reporting_enabled must be false (no phoning home)")
+    if problems:
+        raise Failure("tempo.yaml:\n  " + "\n  ".join(problems))
+    ok("tempo", "tempo.yaml: keys of Tempo v3.0.3 only, OTLP on 4317/4318, local storage, port 3200")
+
+
+def check_alertmanager() -> None:
+    cfg = yaml.safe_load((MON / "alertmanager.yml").read_text())
+    alerts = yaml.safe_load((MON / "alerts.yml").read_text())
+    rules = {r["alert"]: r for g in alerts["groups"] for r in g["rules"]}
+    receivers = {r["name"] for r in cfg.get("receivers", [])}
+    problems = []
+
+    def routes(route: dict):
+        yield route
+        for child in route.get("routes", []):
+            yield from routes(child)
+
+    for route in routes(cfg["route"]):
+        if route.get("receiver") and route["receiver"] not in receivers:
+            problems.append(f"route to unknown receiver {route['receiver']!r}")
+    severities = {r["labels"]["severity"] for r in rules.values()}
+    routed = {m.split("=")[1].strip('"') for r in cfg["route"].get("routes", [])
+              for m in r.get("matchers", []) if m.startswith("severity=")}
+    if severities - routed:
+        problems.append(f"severities without a route: {sorted(severities - routed)}")
+    for rule in cfg.get("inhibit_rules", []):
+        names = set()
+        for matcher in rule.get("source_matchers", []) + rule.get("target_matchers", []):
+            m = re.fullmatch(r'alertname=~?"([^"]+)"', matcher)
+            if m:
+                names |= set(m.group(1).split("|"))
+        for name in names:
+            if name not in rules:
+                problems.append(f"inhibition names unknown alert {name!r}")
+        for label in rule.get("equal", []):
+            for name in names:
+                expr = rules.get(name, {}).get("expr", "")
+                if label not in expr:
+                    problems.append(f"inhibition on {label!r}, which {name} does not carry")
+    if problems:
+        raise Failure("alertmanager.yml:\n  " + "\n  ".join(problems))
+    ok("alertmanager", f"alertmanager.yml: receivers {', '.join(sorted(receivers))}; every severity "
+       f"({', '.join(sorted(severities))}) routed; inhibition names real alerts and labels")
 
 
 def check_loki() -> None:
@@ -306,6 +433,15 @@ def check_loki() -> None:
 ALLOY_COMPONENTS = {
     "discovery.docker", "discovery.relabel", "loki.source.docker", "loki.process",
     "loki.relabel", "loki.write",
+    "otelcol.receiver.otlp", "otelcol.connector.servicegraph", "otelcol.exporter.prometheus",
+    "otelcol.processor.tail_sampling", "otelcol.processor.batch", "otelcol.exporter.otlp",
+    "prometheus.remote_write",
+}
+# The tail-sampling policy types of Alloy 1.x's otelcol.processor.tail_sampling.
+ALLOY_SAMPLING_POLICIES = {
+    "always_sample", "latency", "numeric_attribute", "probabilistic", "status_code",
+    "string_attribute", "rate_limiting", "span_count", "boolean_attribute", "ottl_condition",
+    "trace_state", "composite", "and",
 }
 ALLOY_CONFIG_BLOCKS = {"logging"}
 ALLOY_STAGES = {
@@ -395,6 +531,18 @@ def check_alloy() -> None:
     ):
         if (comp, ref_label) not in ids:
             problems.append(f"reference {comp}.{ref_label}.{export} to an undeclared component")
+    for comp, ref_label, export in re.findall(
+        r"\b((?:otelcol|prometheus)\.[a-z_]+\.[a-z_]+)\.(\w+)\.(input|receiver)\b", s
+    ):
+        if (comp, ref_label) not in ids:
+            problems.append(f"reference {comp}.{ref_label}.{export} to an undeclared component")
+    for policy in re.findall(r'type\s*=\s*"(\w+)"', raw):
+        if policy not in ALLOY_SAMPLING_POLICIES:
+            problems.append(f"unknown tail-sampling policy type {policy!r}")
+    if not re.search(r'otelcol\.exporter\.otlp\s+"\w+"\s*\{[^}]*endpoint\s*=\s*"tempo:4317"', raw, re.S):
+        problems.append("traces must be exported to tempo:4317")
+    if 'url = "http://prometheus:9090/api/v1/write"' not in raw:
+        problems.append("the service graph's metrics must be remote-written to prometheus:9090")
     # High-cardinality fields must not become labels.
     for block in re.findall(r"stage\.labels\s*\{(.*?)\n\s*\}", raw, re.S):
         for bad in ("request_id", "trace_id"):
@@ -454,7 +602,8 @@ def check_alloy_json_stage(raw: str) -> list[str]:
 
 def cmd_static() -> int:
     failed = 0
-    for check in (check_catalogue, check_alerts, check_dashboards, check_provisioning, check_loki, check_alloy):
+    for check in (check_catalogue, check_alerts, check_dashboards, check_provisioning, check_loki,
+                  check_tempo, check_alertmanager, check_alloy):
         try:
             check()
         except Failure as e:

@@ -15,6 +15,10 @@
 //! `by_status` and in the latency figures, whatever its status; transport errors and
 //! timeouts count in `transport_errors` only.
 
+pub mod alert_log;
+pub mod live;
+pub mod otlp_sink;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -4,6 +4,7 @@
 //! loadgen seed --url http://127.0.0.1:5000 --items 100 --stock 1000000
 //! loadgen run  --url http://127.0.0.1:5000 --scenario order-hot --item 1 --concurrency 64 --duration 20s --json out.json
 //! loadgen run  --scenario soak --items 1-100 --rate 500 --duration 5m --sample-rss 1234
+//! loadgen live --url http://api-gateway:5000 --rate 5        # until SIGTERM
 //! ```
 
 use std::process::ExitCode;
@@ -70,6 +71,42 @@ enum Command {
         /// The command and its arguments (after `--`).
         #[arg(last = true, required = true)]
         command: Vec<String>,
+    },
+    /// Live traffic until SIGTERM or Ctrl-C: a steady mix of shoppers (browsing, orders,
+    /// retries, cancels, a few bad requests) for dashboards and alerts; prints a summary
+    /// of the answers every --report-every.
+    Live {
+        #[arg(long, env = "TRAFFIC_TARGET", default_value = "http://127.0.0.1:5000")]
+        url: String,
+        /// Requests a second; 0 turns the traffic off (exits at once).
+        #[arg(long, env = "TRAFFIC_RATE", default_value_t = 5.0)]
+        rate: f64,
+        /// Admin API key (items, restocks), when the gateway has keys.
+        #[arg(long, env = "LOADGEN_API_KEY", hide_env_values = true)]
+        api_key: Option<String>,
+        /// Client API key (orders), when the gateway has keys; the admin key otherwise.
+        #[arg(long, env = "LOADGEN_CLIENT_KEY", hide_env_values = true)]
+        client_key: Option<String>,
+        #[arg(long, env = "TRAFFIC_REPORT_EVERY", default_value = "30s", value_parser = parse_duration)]
+        report_every: Duration,
+        #[arg(long, default_value = "5s", value_parser = parse_duration)]
+        timeout: Duration,
+        /// Seed of the mix (and of the idempotency keys it makes).
+        #[arg(long, env = "TRAFFIC_SEED")]
+        seed: Option<u64>,
+    },
+    /// The local Alertmanager's webhook receiver: one log line per alert notified;
+    /// `GET /alerts` lists what was received. Runs until SIGTERM or Ctrl-C.
+    AlertLog {
+        #[arg(long, env = "ALERT_LOG_LISTEN", default_value = "0.0.0.0:9095")]
+        listen: std::net::SocketAddr,
+    },
+    /// An OTLP/HTTP endpoint that accepts every export and only counts them (for the
+    /// benchmarks: the cost of exporting traces, without a collector's work).
+    /// Prints what it received when stopped (SIGTERM or Ctrl-C).
+    OtlpSink {
+        #[arg(long, default_value = "127.0.0.1:4318")]
+        listen: std::net::SocketAddr,
     },
     /// Run one load test, print a table and optionally write JSON.
     Run {
@@ -159,6 +196,23 @@ fn parse_ids(text: &str) -> Result<Vec<i64>, String> {
     Ok(ids)
 }
 
+/// SIGTERM (a container stopping) or Ctrl-C.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
 fn rss_kb(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
@@ -188,6 +242,67 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
+        Command::OtlpSink { listen } => {
+            let stop = CancellationToken::new();
+            let on_signal = stop.clone();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                on_signal.cancel();
+            });
+            let counts = loadgen::otlp_sink::serve(listen, stop).await?;
+            println!(
+                "loadgen otlp-sink: {} exports, {} bytes",
+                counts.exports.load(std::sync::atomic::Ordering::Relaxed),
+                counts.bytes.load(std::sync::atomic::Ordering::Relaxed)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::AlertLog { listen } => {
+            let stop = CancellationToken::new();
+            let on_signal = stop.clone();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                on_signal.cancel();
+            });
+            loadgen::alert_log::serve(listen, stop).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Live {
+            url,
+            rate,
+            api_key,
+            client_key,
+            report_every,
+            timeout,
+            seed,
+        } => {
+            if !(rate.is_finite() && rate >= 0.0) {
+                return Err(format!("--rate must be a number >= 0, not {rate}"));
+            }
+            let stop = CancellationToken::new();
+            let on_signal = stop.clone();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                on_signal.cancel();
+            });
+            let seed = seed.unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs())
+            });
+            let config = loadgen::live::LiveConfig {
+                base_url: url,
+                rate,
+                admin_key: api_key,
+                client_key,
+                report_every,
+                request_timeout: timeout,
+                seed,
+            };
+            let sent = loadgen::live::live(config, stop).await?;
+            println!("loadgen live: stopped after {sent} requests");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Seed {
             url,
             items,

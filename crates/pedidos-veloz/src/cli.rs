@@ -104,6 +104,10 @@ pub struct CommonArgs {
         global = true
     )]
     pub db_acquire_timeout_ms: u64,
+    /// Expose `/admin/faults` (through the gateway with an admin key, and on each
+    /// service's port) to switch faults on while the platform runs. For demos and tests.
+    #[arg(long, env = "FAULTS_ENABLED", default_value_t = false, action = ArgAction::Set, global = true)]
+    pub faults_enabled: bool,
 }
 
 impl CommonArgs {
@@ -115,6 +119,7 @@ impl CommonArgs {
             migrate_on_start: self.migrate_on_start,
             db_max_connections: self.db_max_connections,
             db_acquire_timeout: Duration::from_millis(self.db_acquire_timeout_ms),
+            faults_enabled: self.faults_enabled,
         }
     }
 }

@@ -104,8 +104,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             identity,
         }) => {
             settings.identity_secret = identity.key();
-            let component = gateway::build(&settings, &upstreams, pedidos_veloz::public_api())
-                .map_err(anyhow::Error::msg)?;
+            let component = gateway::build(
+                &settings,
+                &upstreams,
+                pedidos_veloz::public_api(),
+                common.faults_enabled,
+            )
+            .map_err(anyhow::Error::msg)?;
             (ComponentKind::Gateway, service, component)
         }
         Some(Command::Orders {
@@ -116,17 +121,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }) => {
             settings.identity_secret = identity.key();
             let db = service_db(ComponentKind::Pedidos, &service, &data_dir, &common).await?;
-            let component = pedidos::build(db, &settings, &upstreams);
+            let component = pedidos::build(
+                db,
+                &settings,
+                &upstreams,
+                common.faults(ComponentKind::Pedidos),
+            );
             (ComponentKind::Pedidos, service, component)
         }
         Some(Command::Payments { service, settings }) => {
             let db = service_db(ComponentKind::Pagamentos, &service, &data_dir, &common).await?;
-            let component = pagamentos::build(db, &settings);
+            let component =
+                pagamentos::build(db, &settings, common.faults(ComponentKind::Pagamentos));
             (ComponentKind::Pagamentos, service, component)
         }
         Some(Command::Inventory { service }) => {
             let db = service_db(ComponentKind::Estoque, &service, &data_dir, &common).await?;
-            (ComponentKind::Estoque, service, estoque::build(db))
+            (
+                ComponentKind::Estoque,
+                service,
+                estoque::build(db, common.faults(ComponentKind::Estoque)),
+            )
         }
     };
     let port = service.port.unwrap_or_else(|| kind.default_port());

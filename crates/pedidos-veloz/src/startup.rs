@@ -20,6 +20,19 @@ pub struct Common {
     pub migrate_on_start: bool,
     pub db_max_connections: u32,
     pub db_acquire_timeout: Duration,
+    /// Whether `/admin/faults` is served.
+    pub faults_enabled: bool,
+}
+
+impl Common {
+    /// The faults a component applies, switchable only when enabled.
+    pub fn faults(&self, kind: ComponentKind) -> platform::faults::Faults {
+        if self.faults_enabled {
+            platform::faults::Faults::enabled(kind.name())
+        } else {
+            platform::faults::Faults::disabled(kind.name())
+        }
+    }
 }
 
 /// The four components of the platform, by their seed names. On the command line each
@@ -256,12 +269,14 @@ pub async fn build(
 ) -> anyhow::Result<Component> {
     let migrate = common.migrate_on_start;
     Ok(match kind {
-        ComponentKind::Estoque => {
-            estoque::build(open_db(kind, &config.estoque_db, common, migrate).await?)
-        }
+        ComponentKind::Estoque => estoque::build(
+            open_db(kind, &config.estoque_db, common, migrate).await?,
+            common.faults(kind),
+        ),
         ComponentKind::Pagamentos => pagamentos::build(
             open_db(kind, &config.pagamentos_db, common, migrate).await?,
             &config.pagamentos,
+            common.faults(kind),
         ),
         ComponentKind::Pedidos => pedidos::build(
             open_db(kind, &config.pedidos_db, common, migrate).await?,
@@ -270,6 +285,7 @@ pub async fn build(
                 estoque_service_url: url(topology.estoque),
                 pagamentos_service_url: url(topology.pagamentos),
             },
+            common.faults(kind),
         ),
         ComponentKind::Gateway => gateway::build(
             &config.gateway,
@@ -279,6 +295,7 @@ pub async fn build(
                 estoque_service_url: url(topology.estoque),
             },
             public_api(),
+            common.faults_enabled,
         )
         .map_err(anyhow::Error::msg)?,
     })

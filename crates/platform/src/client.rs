@@ -12,6 +12,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
+use tracing::Instrument;
+
 use crate::error::ApiError;
 use crate::request_id::X_REQUEST_ID;
 
@@ -152,7 +154,8 @@ impl ServiceClient {
         let mut request = builder
             .body(Full::new(payload))
             .map_err(|e| CallError::Broken(e.to_string()))?;
-        crate::telemetry::inject(request.headers_mut());
+        let span = crate::telemetry::client_span(self.service, request.method());
+        crate::telemetry::inject_from(&span, request.headers_mut());
         let exchange = async {
             let response = self
                 .client
@@ -168,9 +171,17 @@ impl ServiceClient {
                 .to_bytes();
             Ok(Answer { status, body })
         };
-        match tokio::time::timeout(timeout.unwrap_or(self.timeout), exchange).await {
+        let answer = match tokio::time::timeout(timeout.unwrap_or(self.timeout), exchange)
+            .instrument(span.clone())
+            .await
+        {
             Ok(result) => result,
             Err(_) => Err(CallError::Timeout),
+        };
+        match &answer {
+            Ok(answer) => crate::telemetry::record_status(&span, answer.status.as_u16()),
+            Err(_) => crate::telemetry::record_failure(&span),
         }
+        answer
     }
 }

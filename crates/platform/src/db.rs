@@ -14,6 +14,7 @@
 //! `SQLITE_BUSY`) while reads use a separate pool.
 
 use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use prometheus_client::metrics::histogram::Histogram;
@@ -24,6 +25,8 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::Database;
+
+use crate::faults::{Fault, Faults};
 
 /// Which SQL dialect a database speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,22 +41,28 @@ pub enum PoolKind {
     Sqlite(SqlitePool),
 }
 
+/// The faults of the component a database serves, set once it is built.
+type FaultHook = Arc<OnceLock<Faults>>;
+
 /// One connection pool and the histogram of the time spent waiting for its connections.
 #[derive(Debug, Clone)]
 pub struct Pool {
     pub kind: PoolKind,
     acquire_seconds: Histogram,
+    faults: FaultHook,
 }
 
 impl Pool {
-    fn new(kind: PoolKind, acquire_seconds: Histogram) -> Self {
+    fn new(kind: PoolKind, acquire_seconds: Histogram, faults: FaultHook) -> Self {
         Self {
             kind,
             acquire_seconds,
+            faults,
         }
     }
 
-    /// Takes a connection, recording how long the caller waited for it.
+    /// Takes a connection, recording how long the caller waited for it (and, with the
+    /// `database_latency_ms` fault on, waits that much more before the statement).
     pub async fn timed_acquire<DB: Database>(
         &self,
         pool: &sqlx::Pool<DB>,
@@ -62,6 +71,9 @@ impl Pool {
         let conn = pool.acquire().await;
         self.acquire_seconds
             .observe(started.elapsed().as_secs_f64());
+        if let Some(faults) = self.faults.get() {
+            faults.wait(Fault::DatabaseLatencyMs).await;
+        }
         conn
     }
 
@@ -148,6 +160,7 @@ pub struct Db {
     write: Pool,
     read: Pool,
     acquire_seconds: Histogram,
+    faults: FaultHook,
 }
 
 /// Buckets of the pool wait histogram: 0.1 ms to 5 s.
@@ -160,6 +173,7 @@ impl Db {
     /// while its database is down; SQLite files are created on first use.
     pub async fn connect(url: &str, options: &DbOptions) -> Result<Self, sqlx::Error> {
         let acquire_seconds = Histogram::new(ACQUIRE_BUCKETS);
+        let faults = FaultHook::default();
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let connect = PgConnectOptions::from_str(url)?
                 .application_name(&options.application_name)
@@ -173,12 +187,17 @@ impl Db {
                 .max_connections(options.max_connections)
                 .acquire_timeout(options.acquire_timeout)
                 .connect_lazy_with(connect);
-            let pool = Pool::new(PoolKind::Postgres(pool), acquire_seconds.clone());
+            let pool = Pool::new(
+                PoolKind::Postgres(pool),
+                acquire_seconds.clone(),
+                faults.clone(),
+            );
             return Ok(Self {
                 backend: Backend::Postgres,
                 write: pool.clone(),
                 read: pool,
                 acquire_seconds,
+                faults,
             });
         }
         if url.starts_with("sqlite:") {
@@ -205,9 +224,18 @@ impl Db {
                 .connect_lazy_with(connect);
             return Ok(Self {
                 backend: Backend::Sqlite,
-                write: Pool::new(PoolKind::Sqlite(write), acquire_seconds.clone()),
-                read: Pool::new(PoolKind::Sqlite(read), acquire_seconds.clone()),
+                write: Pool::new(
+                    PoolKind::Sqlite(write),
+                    acquire_seconds.clone(),
+                    faults.clone(),
+                ),
+                read: Pool::new(
+                    PoolKind::Sqlite(read),
+                    acquire_seconds.clone(),
+                    faults.clone(),
+                ),
                 acquire_seconds,
+                faults,
             });
         }
         Err(sqlx::Error::Configuration(
@@ -221,6 +249,14 @@ impl Db {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Applies the component's faults (`database_latency_ms`) to every statement; the
+    /// first call wins, later ones are ignored.
+    pub fn apply_faults(&self, faults: &Faults) {
+        if faults.is_enabled() {
+            let _ = self.faults.set(faults.clone());
+        }
     }
 
     /// The pool for statements that write (and for reads that must see the latest write).

@@ -11,6 +11,7 @@ pub mod client;
 pub mod db;
 pub mod error;
 pub mod extract;
+pub mod faults;
 pub mod health;
 pub mod lines;
 pub mod metrics;

@@ -14,6 +14,7 @@ use axum::response::IntoResponse;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::exemplar::HistogramWithExemplars;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
@@ -28,6 +29,17 @@ pub const LATENCY_BUCKETS: [f64; 14] = [
 
 pub fn latency_histogram() -> Histogram {
     Histogram::new(LATENCY_BUCKETS.iter().copied())
+}
+
+/// The exemplar of a request duration: the trace that request belongs to, so that a
+/// latency panel leads to a trace (Prometheus stores it with exemplar storage on).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TraceExemplar {
+    pub trace_id: String,
+}
+
+fn latency_histogram_with_exemplars() -> HistogramWithExemplars<TraceExemplar> {
+    HistogramWithExemplars::new(LATENCY_BUCKETS.iter().copied())
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -48,7 +60,7 @@ pub struct RouteLabels {
 #[derive(Clone)]
 pub struct HttpMetrics {
     pub requests: Family<RequestLabels, Counter>,
-    pub duration: Family<RouteLabels, Histogram>,
+    pub duration: Family<RouteLabels, HistogramWithExemplars<TraceExemplar>>,
     pub in_flight: Gauge,
 }
 
@@ -98,7 +110,7 @@ impl MetricsBuilder {
         )));
         let http = HttpMetrics {
             requests: Family::default(),
-            duration: Family::new_with_constructor(latency_histogram),
+            duration: Family::new_with_constructor(latency_histogram_with_exemplars),
             in_flight: Gauge::default(),
         };
         registry.register(

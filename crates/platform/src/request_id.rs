@@ -66,10 +66,13 @@ pub async fn track(State(ctx): State<RequestContext>, mut req: Request, next: Ne
 
     let span = tracing::info_span!(
         "request",
+        otel.kind = "server",
         component = ctx.component,
         request_id = request_id.as_str(),
         method,
         trace_id = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
     );
     // A disabled span (LOG_LEVEL above info) carries no trace: nothing to continue.
     let trace_id = if span.is_disabled() {
@@ -91,12 +94,19 @@ pub async fn track(State(ctx): State<RequestContext>, mut req: Request, next: Ne
         },
     };
     let status = response.status().as_u16();
+    crate::telemetry::record_status(&span, status);
     let elapsed = started.elapsed();
     let labels = RouteLabels { method, route };
+    // The trace as the exemplar, when traces leave the process (else it leads nowhere).
+    let exemplar = (crate::telemetry::is_exporting() && trace_id != NO_TRACE).then(|| {
+        crate::metrics::TraceExemplar {
+            trace_id: trace_id.to_string(),
+        }
+    });
     ctx.http
         .duration
         .get_or_create(&labels)
-        .observe(elapsed.as_secs_f64());
+        .observe(elapsed.as_secs_f64(), exemplar, None);
     ctx.http
         .requests
         .get_or_create(&RequestLabels {

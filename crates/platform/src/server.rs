@@ -17,6 +17,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::db::Db;
 use crate::error::ApiError;
+use crate::faults::{self, Faults};
 use crate::health::{self, Probe};
 use crate::metrics::{metrics_handler, MetricsBuilder};
 use crate::request_id::{self, RequestContext};
@@ -74,6 +75,8 @@ pub struct Component {
     pub limits: Limits,
     /// Its background tasks: stopped and waited for by [`serve`] before the pools close.
     pub workers: Workers,
+    /// The faults it applies, switchable on its `/admin/faults` when enabled.
+    pub faults: Faults,
 }
 
 impl Component {
@@ -96,7 +99,17 @@ impl Component {
             read_whole_body: true,
             limits: Limits::default(),
             workers: Workers::new(),
+            faults: Faults::disabled(name),
         }
+    }
+
+    /// The faults the component's state applies; its database applies the database's.
+    pub fn with_faults(mut self, faults: Faults) -> Self {
+        if let Some(db) = &self.db {
+            db.apply_faults(&faults);
+        }
+        self.faults = faults;
+        self
     }
 
     /// The background tasks the component's state started (see [`Workers`]).
@@ -107,7 +120,8 @@ impl Component {
 
     /// The whole application: the component's routes plus the standard endpoints and
     /// layers; and what outlives the routes until shutdown ends: the workers and the database.
-    pub fn into_app(self, shutdown: &Shutdown) -> (Router, Workers, Option<Db>) {
+    pub fn into_app(mut self, shutdown: &Shutdown) -> (Router, Workers, Option<Db>) {
+        self.faults.start(self.metrics.registry(), &self.workers);
         let probe = Probe {
             service: self.name,
             db: self.db.clone(),
@@ -133,6 +147,10 @@ impl Component {
                     .with_state(metrics),
             )
             .merge(health);
+        let standard = match faults::routes(&self.faults) {
+            Some(admin) => standard.merge(admin),
+            None => standard,
+        };
         let mut app = self
             .routes
             .merge(standard)

@@ -41,6 +41,14 @@ impl LogFormat {
     }
 }
 
+/// Whether spans are exported (OTLP endpoint configured): set once by [`init`].
+static EXPORTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether this process exports its spans, so that their trace ids lead somewhere.
+pub fn is_exporting() -> bool {
+    EXPORTING.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Keeps the trace pipeline alive; [`Telemetry::shutdown`] flushes pending spans.
 pub struct Telemetry {
     provider: SdkTracerProvider,
@@ -74,7 +82,10 @@ pub fn init(format: LogFormat, level: &str, service: &str) -> Telemetry {
             .with_http()
             .build()
         {
-            Ok(exporter) => provider = provider.with_batch_exporter(exporter),
+            Ok(exporter) => {
+                provider = provider.with_batch_exporter(exporter);
+                EXPORTING.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
             Err(err) => eprintln!("cannot build the OTLP exporter, traces stay local: {err}"),
         }
     }
@@ -116,10 +127,47 @@ pub fn trace_id(span: &tracing::Span) -> String {
 
 /// Writes the current span's context as `traceparent` into an outgoing request.
 pub fn inject(headers: &mut HeaderMap) {
-    let span = tracing::Span::current();
+    inject_from(&tracing::Span::current(), headers);
+}
+
+/// Writes `span`'s context as `traceparent` into an outgoing request.
+pub fn inject_from(span: &tracing::Span, headers: &mut HeaderMap) {
     if span.is_disabled() {
         return;
     }
     let context = span.context();
     TraceContextPropagator::new().inject_context(&context, &mut HeaderInjector(headers));
+}
+
+/// The span of a call to another component (OpenTelemetry kind `client`), child of the
+/// current span: the server span of the callee continues it, and the pair is one edge
+/// of the service graph.
+pub fn client_span(peer: &'static str, method: &axum::http::Method) -> tracing::Span {
+    tracing::info_span!(
+        "call",
+        otel.kind = "client",
+        peer.service = peer,
+        http.request.method = %method,
+        http.response.status_code = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    )
+}
+
+/// Marks a call that got no answer as failed on its span.
+pub fn record_failure(span: &tracing::Span) {
+    if !span.is_disabled() {
+        span.record("otel.status_code", "ERROR");
+    }
+}
+
+/// Records a call's or a request's HTTP status on its span (an error status for 5xx,
+/// which tail sampling keeps).
+pub fn record_status(span: &tracing::Span, status: u16) {
+    if span.is_disabled() {
+        return;
+    }
+    span.record("http.response.status_code", status);
+    if status >= 500 {
+        span.record("otel.status_code", "ERROR");
+    }
 }

@@ -6,12 +6,16 @@ pub mod harness;
 
 mod api;
 mod browser;
+mod fault_switches;
 mod faults;
 mod gateway;
 mod hostile;
 mod identity;
+mod monitoring;
 mod saga;
+mod scenarios;
 mod tokens;
+mod traces;
 
 /// CI sets `PV_REQUIRE_POSTGRES=1`: there, tests built without `PV_TEST_POSTGRES_URL`
 /// (whose PostgreSQL variants are ignored) are a failure, not a quieter run.

@@ -14,6 +14,7 @@ use axum::routing::{get, patch, post};
 use axum::Router;
 use contracts::inventory::paths;
 use platform::db::{Db, Migrations};
+use platform::faults::{Fault, Faults};
 use platform::metrics::MetricsBuilder;
 use platform::names;
 use platform::server::Component;
@@ -58,7 +59,8 @@ const SAMPLE_INTERVAL: Duration = Duration::from_secs(5);
 pub struct PublicApi;
 
 pub fn routes(state: AppState) -> Router {
-    Router::new()
+    let faults = state.faults.clone();
+    let routes = Router::new()
         .route("/items", get(item::list).post(item::create))
         .route(
             "/items/{id}",
@@ -76,12 +78,34 @@ pub fn routes(state: AppState) -> Router {
         .route(paths::COMMIT, post(reservations::commit))
         .route(paths::RELEASE, post(reservations::release))
         // Shared, not cloned per request (its pools and metrics are reference counts).
-        .with_state(Arc::new(state))
+        .with_state(Arc::new(state));
+    if faults.is_enabled() {
+        routes.route_layer(axum::middleware::from_fn_with_state(faults, inject_faults))
+    } else {
+        routes
+    }
+}
+
+/// The inventory's faults: added latency before every call, and a share of calls
+/// answered 503 as if the service were down (the saga then keeps the order pending).
+async fn inject_faults(
+    axum::extract::State(faults): axum::extract::State<Faults>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    faults.wait(Fault::InventoryLatencyMs).await;
+    if faults.strikes(Fault::InventoryErrorRate) {
+        return platform::ApiError::unavailable(names::ESTOQUE)
+            .with("fault", Fault::InventoryErrorRate)
+            .into_response();
+    }
+    next.run(req).await
 }
 
 /// Builds the component on an open, migrated database, with its group-commit workers
 /// and its metrics sampler.
-pub fn build(db: Db) -> Component {
+pub fn build(db: Db, faults: Faults) -> Component {
     let mut metrics = MetricsBuilder::new(names::ESTOQUE);
     let business = InventoryMetrics::register(&mut metrics);
     let workers = Workers::new();
@@ -96,6 +120,9 @@ pub fn build(db: Db) -> Component {
         batcher: Batcher::start(&workers, db.clone(), business.clone()),
         db: db.clone(),
         metrics: business,
+        faults: faults.clone(),
     };
-    Component::new(names::ESTOQUE, routes(state), Some(db), metrics).with_workers(workers)
+    Component::new(names::ESTOQUE, routes(state), Some(db), metrics)
+        .with_workers(workers)
+        .with_faults(faults)
 }

@@ -1,6 +1,7 @@
 //! What every handler of estoque-service shares.
 
 use platform::db::Db;
+use platform::faults::Faults;
 
 use crate::metrics::InventoryMetrics;
 use crate::reservation::batch::Batcher;
@@ -11,4 +12,5 @@ pub struct AppState {
     pub metrics: InventoryMetrics,
     /// The group commit of holds, commits and releases.
     pub batcher: Batcher,
+    pub faults: Faults,
 }

@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod console;
+pub mod faults;
 pub mod health;
 pub mod identity;
 pub mod me;
@@ -39,11 +40,13 @@ use upstream::{Upstream, UpstreamMetrics};
 const MAX_IDLE_CONNECTIONS: usize = 256;
 
 /// Builds the gateway. `api` is the public OpenAPI document of the services; the
-/// gateway adds its own endpoints to it.
+/// gateway adds its own endpoints to it. With `faults_enabled`, it also serves every
+/// component's `/admin/faults` behind the admin key.
 pub fn build(
     settings: &Settings,
     upstreams: &Upstreams,
     api: utoipa::openapi::OpenApi,
+    faults_enabled: bool,
 ) -> Result<Component, String> {
     let keys = match &settings.api_keys {
         Some(spec) => auth::Keys::parse(spec)?,
@@ -139,12 +142,15 @@ pub fn build(
             .route(route.prefix, proxy.clone())
             .route(&format!("{}/{{*rest}}", route.prefix), proxy);
     }
-    let public = public
-        .with_state(gateway.clone())
-        .layer(axum::middleware::from_fn_with_state(
-            limits.clone(),
-            ratelimit::limit,
-        ));
+    let mut public = public.with_state(gateway.clone());
+    if faults_enabled {
+        tracing::warn!("FAULTS_ENABLED: /admin/faults switches faults on in every component");
+        public = public.merge(faults::routes(gateway.clone()));
+    }
+    let public = public.layer(axum::middleware::from_fn_with_state(
+        limits.clone(),
+        ratelimit::limit,
+    ));
     let mut component = Component::new(names::GATEWAY, public, None, metrics).with_workers(workers);
     // `/health` calls every backend: limited like the public calls. Probes and
     // `/metrics` are not (they come from the orchestrator and Prometheus).

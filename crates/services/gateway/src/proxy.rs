@@ -16,6 +16,7 @@ use hyper::body::Body as _;
 use platform::client::CallError;
 use platform::request_id::RouteLabel;
 use platform::ApiError;
+use tracing::Instrument;
 
 use crate::routes::Route;
 use crate::state::Gateway;
@@ -125,8 +126,10 @@ async fn forward(
     parts.headers.remove(header::AUTHORIZATION);
     // Who the caller is, signed by the gateway; never a copy the client sent.
     gateway.auth.stamp(&mut parts.headers, identity.as_ref());
-    // The upstream continues the gateway's span, which continues the client's trace.
-    platform::telemetry::inject(&mut parts.headers);
+    // The upstream continues the gateway's call span, child of its request span, which
+    // continues the client's trace.
+    let span = platform::telemetry::client_span(route.backend.name(), &parts.method);
+    platform::telemetry::inject_from(&span, &mut parts.headers);
     if let Ok(value) = HeaderValue::try_from(peer.ip().to_string()) {
         parts.headers.append(X_FORWARDED_FOR.clone(), value);
     }
@@ -145,8 +148,14 @@ async fn forward(
     let backend = route.backend;
     let started = Instant::now();
     let call = gateway.client.request(upstream_req);
-    let result = tokio::time::timeout(gateway.upstream_timeout, call).await;
+    let result = tokio::time::timeout(gateway.upstream_timeout, call)
+        .instrument(span.clone())
+        .await;
     gateway.metrics.observe(backend, started.elapsed());
+    match &result {
+        Ok(Ok(response)) => platform::telemetry::record_status(&span, response.status().as_u16()),
+        _ => platform::telemetry::record_failure(&span),
+    }
     let response = match result {
         Err(_) => {
             gateway.metrics.error(backend, Failure::Timeout);

@@ -14,6 +14,7 @@ use axum::Router;
 use contracts::payments::paths;
 use platform::batch::Batches;
 use platform::db::{Db, Migrations};
+use platform::faults::Faults;
 use platform::metrics::MetricsBuilder;
 use platform::names;
 use platform::server::Component;
@@ -52,7 +53,7 @@ pub fn routes(state: AppState) -> Router {
         .with_state(Arc::new(state))
 }
 
-pub fn build(db: Db, settings: &Settings) -> Component {
+pub fn build(db: Db, settings: &Settings, faults: Faults) -> Component {
     let mut metrics = MetricsBuilder::new(names::PAGAMENTOS);
     let sizes = Histogram::new(exponential_buckets(1.0, 2.0, 7)); // 1 .. 64
     let business = PaymentMetrics::register(&mut metrics, &sizes);
@@ -60,6 +61,7 @@ pub fn build(db: Db, settings: &Settings) -> Component {
         settings.payment_decline_rate,
         settings.payment_random_seed,
         Duration::from_millis(settings.payment_latency_ms),
+        faults.clone(),
     );
     let workers = Workers::new();
     let charges = {
@@ -75,5 +77,7 @@ pub fn build(db: Db, settings: &Settings) -> Component {
         metrics: business,
         charges,
     };
-    Component::new(names::PAGAMENTOS, routes(state), Some(db), metrics).with_workers(workers)
+    Component::new(names::PAGAMENTOS, routes(state), Some(db), metrics)
+        .with_workers(workers)
+        .with_faults(faults)
 }

@@ -9,6 +9,7 @@ use contracts::inventory::{self, NewReservation, ReferenceRequest, Reservation};
 use contracts::payments::{self, NewPayment, Payment, PaymentMethod, VoidRequest};
 use contracts::{with_id, ErrorCode};
 use platform::client::{Answer, CallError, ServiceClient, NO_BODY};
+use platform::faults::{Fault, Faults};
 use platform::lines::LineRequest;
 use platform::money::Money;
 use serde_json::Value;
@@ -78,10 +79,50 @@ fn sort_payment(service: &str, answer: Result<Answer, CallError>) -> Reply<Payme
     }
 }
 
+/// A service the saga calls: its client, and the fault that makes its calls fail.
 #[derive(Clone)]
-pub struct Inventory(pub ServiceClient);
+pub struct Callee {
+    client: ServiceClient,
+    faults: Faults,
+    failure: Fault,
+}
+
+impl Callee {
+    /// The answer of one call, unless the fault that fails this callee's calls strikes:
+    /// then the call fails before it is sent, as if the service could not be reached.
+    async fn call<B: serde::Serialize + ?Sized>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+        request_id: &str,
+        timeout: Duration,
+    ) -> Result<Answer, CallError> {
+        if self.faults.strikes(self.failure) {
+            return Err(CallError::Unreachable);
+        }
+        self.client
+            .call(method, path, body, request_id, Some(timeout))
+            .await
+    }
+
+    fn service(&self) -> &'static str {
+        self.client.service()
+    }
+}
+
+#[derive(Clone)]
+pub struct Inventory(Callee);
 
 impl Inventory {
+    pub fn new(client: ServiceClient, faults: Faults) -> Self {
+        Self(Callee {
+            client,
+            faults,
+            failure: Fault::InventoryCallFailureRate,
+        })
+    }
+
     pub async fn reserve(
         &self,
         reference: &str,
@@ -99,7 +140,7 @@ impl Inventory {
         let path = inventory::paths::RESERVATIONS;
         let answer = self
             .0
-            .call(Method::POST, path, Some(&body), request_id, Some(timeout))
+            .call(Method::POST, path, Some(&body), request_id, timeout)
             .await;
         sort(self.0.service(), answer)
     }
@@ -144,7 +185,7 @@ impl Inventory {
         let path = with_id(template, reservation_id);
         let answer = self
             .0
-            .call(Method::POST, &path, NO_BODY, request_id, Some(timeout))
+            .call(Method::POST, &path, NO_BODY, request_id, timeout)
             .await;
         sort(self.0.service(), answer)
     }
@@ -162,16 +203,24 @@ impl Inventory {
         let path = inventory::paths::CANCEL;
         let answer = self
             .0
-            .call(Method::POST, path, Some(&body), request_id, Some(timeout))
+            .call(Method::POST, path, Some(&body), request_id, timeout)
             .await;
         sort(self.0.service(), answer)
     }
 }
 
 #[derive(Clone)]
-pub struct Payments(pub ServiceClient);
+pub struct Payments(Callee);
 
 impl Payments {
+    pub fn new(client: ServiceClient, faults: Faults) -> Self {
+        Self(Callee {
+            client,
+            faults,
+            failure: Fault::PaymentCallFailureRate,
+        })
+    }
+
     pub async fn charge(
         &self,
         order_id: i64,
@@ -188,7 +237,7 @@ impl Payments {
         let path = payments::paths::PAYMENTS;
         let answer = self
             .0
-            .call(Method::POST, path, Some(&body), request_id, Some(timeout))
+            .call(Method::POST, path, Some(&body), request_id, timeout)
             .await;
         sort_payment(self.0.service(), answer)
     }
@@ -199,7 +248,7 @@ impl Payments {
         let path = payments::paths::VOID;
         let answer = self
             .0
-            .call(Method::POST, path, Some(&body), request_id, Some(timeout))
+            .call(Method::POST, path, Some(&body), request_id, timeout)
             .await;
         sort_payment(self.0.service(), answer)
     }

@@ -17,6 +17,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use platform::client::ServiceClient;
 use platform::db::{Db, Migrations};
+use platform::faults::Faults;
 use platform::metrics::MetricsBuilder;
 use platform::names;
 use platform::server::Component;
@@ -61,7 +62,7 @@ pub fn routes(state: AppState) -> Router {
 }
 
 /// Builds the component with its recovery worker.
-pub fn build(db: Db, settings: &Settings, upstreams: &Upstreams) -> Component {
+pub fn build(db: Db, settings: &Settings, upstreams: &Upstreams, faults: Faults) -> Component {
     let mut metrics = MetricsBuilder::new(names::PEDIDOS);
     let business = OrderMetrics::register(&mut metrics);
     let timeout = settings.saga_call_timeout();
@@ -70,11 +71,19 @@ pub fn build(db: Db, settings: &Settings, upstreams: &Upstreams) -> Component {
     let state = AppState {
         db: db.clone(),
         settings: Arc::new(settings.clone()),
-        inventory: Inventory(client(names::ESTOQUE, &upstreams.estoque_service_url)),
-        payments: Payments(client(names::PAGAMENTOS, &upstreams.pagamentos_service_url)),
+        inventory: Inventory::new(
+            client(names::ESTOQUE, &upstreams.estoque_service_url),
+            faults.clone(),
+        ),
+        payments: Payments::new(
+            client(names::PAGAMENTOS, &upstreams.pagamentos_service_url),
+            faults.clone(),
+        ),
         metrics: business,
     };
     let workers = Workers::new();
     recovery::start(&workers, state.clone());
-    Component::new(names::PEDIDOS, routes(state), Some(db), metrics).with_workers(workers)
+    Component::new(names::PEDIDOS, routes(state), Some(db), metrics)
+        .with_workers(workers)
+        .with_faults(faults)
 }
