@@ -339,3 +339,49 @@ async fn an_admin_restocks_and_the_shop_shows_it() {
     assert_eq!(p.stock(item).await, (11, 0, 0));
     b.close().await;
 }
+
+// Without a browser: what the console is served with, and the seed's `GET /` kept.
+crate::on_both_backends!(
+    the_console_is_served_with_a_strict_policy,
+    |backend: Backend| async move {
+        let p = Platform::start(backend).await;
+        for path in ["/console", "/console/app.js", "/console/app.css"] {
+            let r = p.get(path).await;
+            assert_eq!(r.status, 200, "{path}");
+            let csp = r.headers["content-security-policy"].to_str().expect("csp");
+            for rule in [
+                "default-src 'none'",
+                "script-src 'self'",
+                "frame-ancestors 'none'",
+            ] {
+                assert!(csp.contains(rule), "{path}: {csp}");
+            }
+            assert_eq!(r.headers["x-content-type-options"], "nosniff");
+            assert_eq!(r.headers["x-frame-options"], "DENY");
+        }
+        let page = p.get("/console").await;
+        assert!(page.headers["content-type"]
+            .to_str()
+            .unwrap_or("")
+            .starts_with("text/html"));
+        // API clients keep the seed's JSON; a browser is sent to the console.
+        let seed = p.get("/").await;
+        assert_eq!(seed.body["service"], "Pedidos Veloz - API Gateway");
+        let browser = p
+            .http
+            .send(
+                "GET",
+                &p.url("/"),
+                None,
+                &[("accept", "text/html,application/xhtml+xml")],
+            )
+            .await;
+        assert_eq!(browser.status, 303);
+        assert_eq!(browser.headers["location"], "/console");
+        let me = p.get("/me").await;
+        assert_eq!(
+            me.body,
+            json!({"mode": "open", "role": null, "customer": null, "oidc_issuer": null})
+        );
+    }
+);

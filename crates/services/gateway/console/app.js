@@ -29,6 +29,12 @@ function el(tag, attrs = {}, ...children) {
 
 const money = (n) => Number(n ?? 0).toFixed(2);
 
+/** A random Idempotency-Key (crypto.randomUUID exists only on https and localhost). */
+function randomKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 /** The message an API error body carries, or a plain description. */
 function messageOf(status, body) {
   if (body && typeof body.error === "string") return body.error;
@@ -152,7 +158,7 @@ async function placeOrder(event) {
   const body = { customer: $("#customer-name").value, items, payment_method: $("#payment-method").value };
   const outcome = $("#outcome");
   outcome.textContent = "Placing the order…";
-  const answer = await api("POST", "/orders", body, { "Idempotency-Key": crypto.randomUUID() });
+  const answer = await api("POST", "/orders", body, { "Idempotency-Key": randomKey() });
   const placed = answer.status === 201 || answer.status === 202;
   if (placed) state.cart.clear();
   // The stock as it is now, before the outcome is shown (a reload clears old errors).

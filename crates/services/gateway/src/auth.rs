@@ -155,10 +155,16 @@ pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
     if let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
         return Some(key);
     }
-    headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+    // The scheme's name is case-insensitive (RFC 9110 section 11.1).
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, credential) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| credential.trim())
+        .filter(|c| !c.is_empty())
 }
 
 fn decode_hex(s: &str) -> Option<[u8; 32]> {
@@ -204,8 +210,10 @@ mod tests {
         );
         assert_eq!(keys.identity_of("nope"), None);
         let mut headers = HeaderMap::new();
-        headers.insert("authorization", "Bearer ana".parse().unwrap());
+        headers.insert("authorization", "bearer ana".parse().unwrap());
         assert_eq!(keys.index_of(&headers), Some(2));
+        headers.insert("authorization", "Basic ana".parse().unwrap());
+        assert_eq!(keys.index_of(&headers), None);
     }
 
     #[test]

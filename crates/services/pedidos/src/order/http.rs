@@ -105,6 +105,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
               (status = 202, description = "Outcome not known yet: the order is `pending` and will be finished by the recovery worker", body = OrderOnly),
               (status = 200, description = "Idempotent retry of an order that has been cancelled since the first request", body = OrderOnly),
               (status = 400, body = platform::error::ErrorBody),
+              (status = 403, description = "With identity on: `customer` is not the caller's own name (`customer_mismatch`); nothing is recorded", body = platform::error::ErrorBody),
               (status = 404, description = "An item does not exist: the order is `rejected`", body = platform::error::ErrorBody),
               (status = 409, description = "Insufficient stock: the order is `rejected`, nothing is held", body = platform::error::ErrorBody),
               (status = 413, body = platform::error::ErrorBody), (status = 415, body = platform::error::ErrorBody),
