@@ -12,6 +12,7 @@ mod gateway;
 mod hostile;
 mod identity;
 mod monitoring;
+mod oidc;
 mod saga;
 mod scenarios;
 mod tokens;
