@@ -429,6 +429,23 @@ mod tests {
     }
 
     #[test]
+    fn rsa_keys_verify_rsa_algorithms_only() {
+        // The RSA public key of RFC 7517, appendix A.1; an encryption key is left out.
+        let n = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
+        let jwks = serde_json::json!({"keys": [
+            {"kty": "RSA", "kid": "r", "use": "sig", "n": n, "e": "AQAB"},
+            {"kty": "RSA", "kid": "enc", "use": "enc", "n": n, "e": "AQAB"},
+            {"kty": "RSA", "kid": "r256", "alg": "RS256", "n": n, "e": "AQAB"}
+        ]});
+        let keys = parse_jwks(jwks.to_string().as_bytes()).unwrap();
+        assert!(!keys.contains_key("enc"));
+        assert!(keys["r"].algorithms.contains(&Algorithm::PS256));
+        assert!(!keys["r"].algorithms.contains(&Algorithm::ES256));
+        assert!(!keys["r"].algorithms.contains(&Algorithm::HS256));
+        assert_eq!(keys["r256"].algorithms, [Algorithm::RS256]);
+    }
+
+    #[test]
     fn roles_are_read_at_a_dotted_path() {
         let claims =
             serde_json::json!({"realm_access": {"roles": ["admin"]}, "cognito:groups": ["x"]});
