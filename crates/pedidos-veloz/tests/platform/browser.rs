@@ -305,6 +305,7 @@ async fn a_customer_cannot_see_another_customers_orders() {
 async fn an_admin_restocks_and_the_shop_shows_it() {
     let options = Options {
         api_keys: Some(keys()),
+        env: vec![("FAULTS_ENABLED".to_owned(), "true".to_owned())],
         ..Default::default()
     };
     let p = Platform::start_with(Backend::Sqlite, options).await;
@@ -329,7 +330,14 @@ async fn an_admin_restocks_and_the_shop_shows_it() {
     )
     .await;
     b.wait_text("#live-state", "healthy").await;
+    // The fault switches of the platform (FAULTS_ENABLED), on and off again.
+    let row = "#faults-admin tr[data-fault='payment_decline_rate']";
+    b.type_into("#fault-payment_decline_rate", "1").await;
+    b.click(&format!("{row} button.switch-on")).await;
+    b.wait_text(&format!("{row} .state"), "on: 1").await;
     b.screenshot("operator").await;
+    b.click(&format!("{row} button.switch-off")).await;
+    b.wait_text(&format!("{row} .state"), "off").await;
     b.click("nav button[data-view=shop]").await;
     b.wait_text(
         &format!("#catalogue tr[data-item-id='{item}'] .stock"),

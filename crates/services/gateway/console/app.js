@@ -213,7 +213,42 @@ async function cancel(id, then) {
 // ---- operator ----
 
 async function loadOperator() {
-  await Promise.all([loadLive(), loadItemsAdmin(), loadOrdersAdmin(), loadPayments()]);
+  await Promise.all([loadLive(), loadFaults(), loadItemsAdmin(), loadOrdersAdmin(), loadPayments()]);
+}
+
+/** The fault switches, when the platform runs with FAULTS_ENABLED (else the panel stays hidden). */
+async function loadFaults() {
+  const answer = await api("GET", "/admin/faults");
+  $("#faults").hidden = answer.status !== 200;
+  if (answer.status !== 200) return;
+  const byFault = new Map();
+  for (const f of answer.body.faults ?? []) {
+    const entry = byFault.get(f.fault) ?? { ...f, components: [] };
+    entry.components.push(f.component);
+    entry.active = entry.active || f.active;
+    byFault.set(f.fault, entry);
+  }
+  const rows = [...byFault.values()].map((f) => {
+    const unit = f.unit === "probability" ? "probability 0-1" : "milliseconds";
+    const value = el("input", { id: `fault-${f.fault}`, type: "number", min: "0", max: String(f.max), step: "any", value: f.value ?? "" , size: "6" });
+    const state = f.active ? `on: ${f.value} (${f.remaining_seconds ?? "?"} s left)` : "off";
+    return el("tr", { "data-fault": f.fault },
+      el("th", { scope: "row" }, f.fault),
+      el("td", {}, f.components.join(", ")),
+      el("td", { class: "state" }, state),
+      el("td", { class: "actions" },
+        el("label", { class: "sr-only", for: value.id }, `Value of ${f.fault} (${unit})`), value,
+        el("button", { type: "button", class: "switch-on", onclick: () => switchFault(f.fault, value.value) }, `Switch on ${f.fault}`),
+        f.active ? el("button", { type: "button", class: "switch-off", onclick: () => switchFault(f.fault, null) }, `Switch off ${f.fault}`) : ""),
+    );
+  });
+  $("#faults-admin tbody").replaceChildren(...rows);
+}
+
+async function switchFault(fault, value) {
+  if (value === null) await must("DELETE", `/admin/faults/${fault}`);
+  else await must("PUT", `/admin/faults/${fault}`, { value: Number(value) });
+  await loadFaults();
 }
 
 async function loadLive() {
