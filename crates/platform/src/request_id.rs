@@ -70,17 +70,14 @@ pub async fn track(State(ctx): State<RequestContext>, mut req: Request, next: Ne
         component = ctx.component,
         request_id = request_id.as_str(),
         method,
-        trace_id = tracing::field::Empty,
-        http.response.status_code = tracing::field::Empty,
-        otel.status_code = tracing::field::Empty,
     );
     // A disabled span (LOG_LEVEL above info) carries no trace: nothing to continue.
+    // The trace id is a field of the access line, not of the span: recording a field on
+    // a span after its creation costs the log formatter a re-parse of all its fields.
     let trace_id = if span.is_disabled() {
         Cow::Borrowed(NO_TRACE)
     } else {
-        let id = crate::telemetry::continue_trace(&span, req.headers());
-        span.record("trace_id", id.as_str());
-        Cow::Owned(id)
+        Cow::Owned(crate::telemetry::continue_trace(&span, req.headers()))
     };
     ctx.http.in_flight.inc();
     let mut response = next.run(req).instrument(span.clone()).await;
