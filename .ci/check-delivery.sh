@@ -242,6 +242,43 @@ else
   report "hadolint" FAIL "$(head -10 "$LOG/hadolint.out")"
 fi
 
+# Multi-arch without emulation: the builder stages run on $BUILDPLATFORM and the
+# runtime stage (built for the target platform) runs nothing.
+if verdict="$("$PYTHON" - Dockerfile <<'PY'
+import re, sys
+stages, cur = [], None
+for line in open(sys.argv[1]).read().replace("\\\n", " ").splitlines():
+    m = re.match(r"\s*FROM\s+(.*)", line, re.I)
+    if m:
+        cur = {"from": m.group(1), "run": 0}
+        stages.append(cur)
+    elif cur is not None and re.match(r"\s*RUN\s", line, re.I):
+        cur["run"] += 1
+errors = []
+if not stages:
+    errors.append("no FROM")
+else:
+    runtime = stages[-1]
+    if runtime["run"]:
+        errors.append("the runtime stage (%s) has %d RUN: it would run under emulation for another platform" % (runtime["from"], runtime["run"]))
+    native = set()  # stages that run on the build platform
+    for st in stages:
+        words = st["from"].split()
+        name = words[-1] if len(words) >= 3 and words[-2].upper() == "AS" else None
+        base = [w for w in words if not w.startswith("--")][0]
+        on_build = "--platform=$BUILDPLATFORM" in words or base in native
+        if on_build and name:
+            native.add(name)
+        if st is not runtime and st["run"] and not on_build:
+            errors.append("stage '%s' runs commands but is not on $BUILDPLATFORM" % st["from"])
+print(("FAIL " + "; ".join(errors)) if errors else "PASS %d stages: build stages on $BUILDPLATFORM, runtime stage (%s) runs nothing" % (len(stages), runtime["from"].split()[0]))
+PY
+)"; then
+  report "dockerfile cross" "${verdict%% *}" "${verdict#* }"
+else
+  report "dockerfile cross" FAIL "$verdict"
+fi
+
 # ---- 3. docker-compose.yml: Compose's own validation ------------------------
 if "$TOOLS/bin/docker-compose" -f docker-compose.yml config -q > "$LOG/compose.out" 2>&1; then
   n_svc=$("$TOOLS/bin/docker-compose" -f docker-compose.yml config --services 2>/dev/null | wc -l)

