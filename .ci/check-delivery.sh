@@ -214,6 +214,14 @@ else
   else
     report "helm lint" FAIL "$(grep -E '\[(ERROR|WARNING)\]|Error' "$LOG/lint.out" | head -5)"
   fi
+  # values.schema.json: a misspelt value or a wrong type must stop the rendering.
+  if ! "$HELM" template pedidos-veloz "$CHART" --set postgresql.enable=false > /dev/null 2> "$LOG/schema1.err" \
+    && ! "$HELM" template pedidos-veloz "$CHART" --set gateway.replicas=two > /dev/null 2> "$LOG/schema2.err" \
+    && grep -q "additional properties 'enable' not allowed" "$LOG/schema1.err" && grep -q "want integer" "$LOG/schema2.err"; then
+    report "chart values schema" PASS "values.schema.json refuses an unknown value (postgresql.enable) and a wrong type (gateway.replicas=two)"
+  else
+    report "chart values schema" FAIL "$(cat "$LOG/schema1.err" "$LOG/schema2.err" | head -4)"
+  fi
   for v in "${K8S_VERSIONS[@]}"; do
     if "$HELM" template pedidos-veloz "$CHART" --kube-version "$v" > "$LOG/chart-$v.yaml" 2> "$LOG/helm.err" \
       && "$HELM" template pedidos-veloz "$CHART" --kube-version "$v" -n shop -f "$CHART_CI_VALUES" \
