@@ -14,7 +14,7 @@ MIRROR="${PV_CI_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 LABEL=io.pedidos-veloz.ci.standin
 mkdir -p "$CACHE/debootstrap" "$CACHE/ctx"
 
-say() { printf '[standins] %s\n' "$*"; }
+say() { printf '[standins] %s\n' "$*"; }  # in base_image: >&2, its stdout is the key
 die() { printf '[standins] FAIL %s\n' "$*" >&2; exit 1; }
 sha() { sha256sum | cut -c1-16; }
 label_of() { docker image inspect --format "{{ index .Config.Labels \"$LABEL\" }}" "$1" 2>/dev/null || true; }
@@ -51,7 +51,7 @@ base_image() { # base_image <suite> -> pv-ci/debian-minbase:<suite>
   if [ ! -s "$tar" ]; then
     local t0=$SECONDS dir
     dir="$(mktemp -d "$CACHE/debootstrap/tree.XXXXXX")"
-    say "debootstrap --variant=minbase $suite ($MIRROR)"
+    say >&2 "debootstrap --variant=minbase $suite ($MIRROR)"
     if ! debootstrap --variant=minbase "$suite" "$dir" "$MIRROR" > "$dir.log" 2>&1; then
       tail -n 20 "$dir.log" >&2
       rm -rf "$dir" "$dir.log"
@@ -61,13 +61,13 @@ base_image() { # base_image <suite> -> pv-ci/debian-minbase:<suite>
     tar -C "$dir" --numeric-owner -cf "$tar.tmp" .
     rm -rf "$dir"
     mv "$tar.tmp" "$tar"
-    say "debootstrap $suite: $(( SECONDS - t0 )) s, $(du -m "$tar" | cut -f1) MiB tarball cached"
+    say >&2 "debootstrap $suite: $(( SECONDS - t0 )) s, $(du -m "$tar" | cut -f1) MiB tarball cached"
   fi
   if [ "$(label_of "$img")" != "$key" ] || [ "${PV_CI_REFRESH:-0}" = 1 ]; then
     docker import --change "LABEL $LABEL=$key" \
       --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
       --change 'CMD ["bash"]' "$tar" "$img" > /dev/null
-    say "imported $img"
+    say >&2 "imported $img"
   fi
   printf '%s\n' "$key"
 }
