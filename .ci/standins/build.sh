@@ -33,12 +33,20 @@ DISTROLESS_IMAGE="$(sed -n 's/^FROM \(gcr\.io\/distroless\/[^ ]*\).*/\1/p' "$ROO
 [ -n "$DISTROLESS_IMAGE" ] || die "no distroless runtime stage found in Dockerfile"
 grep -q "^FROM .*rust:\${RUST_VERSION}-slim-\${DEBIAN_CODENAME}" "$ROOT/Dockerfile" \
   || die "Dockerfile no longer builds FROM rust:\${RUST_VERSION}-slim-\${DEBIAN_CODENAME}: update the stand-ins"
-compose_image() {
-  docker compose -f "$ROOT/docker-compose.yml" config --format json 2>/dev/null \
-    | python3 -c 'import json,sys; print(json.load(sys.stdin)["services"][sys.argv[1]]["image"])' "$1"
+# The images of the compose file that have a stand-in here (by repository name).
+compose_images() { # compose_images <repository>: every image of that repository in the compose file
+  docker compose -f "$ROOT/docker-compose.yml" config --format json 2>/dev/null | python3 -c '
+import json, sys
+for svc in json.load(sys.stdin)["services"].values():
+    image = svc.get("image", "")
+    if image.rsplit(":", 1)[0] == sys.argv[1]:
+        print(image)' "$1" | sort -u
 }
-POSTGRES_IMAGE="$(compose_image postgres)" || die "no postgres service image in docker-compose.yml"
-PROMETHEUS_IMAGE="$(compose_image prometheus)" || die "no prometheus service image in docker-compose.yml"
+POSTGRES_IMAGE="$(compose_images postgres | head -n 1)"
+PROMETHEUS_IMAGE="$(compose_images prom/prometheus | head -n 1)"
+ALERTMANAGER_IMAGE="$(compose_images prom/alertmanager | head -n 1)"
+[ -n "$POSTGRES_IMAGE" ] || die "no postgres image in docker-compose.yml"
+[ -n "$PROMETHEUS_IMAGE" ] || die "no prom/prometheus image in docker-compose.yml"
 PG_MAJOR="$(printf '%s' "${POSTGRES_IMAGE#*:}" | sed -n 's/^\([0-9][0-9]*\).*/\1/p')"
 [ -n "$PG_MAJOR" ] || die "cannot read the PostgreSQL major version from $POSTGRES_IMAGE"
 
@@ -130,8 +138,13 @@ rm -rf "$CTX"
 standin "$DISTROLESS_IMAGE" distroless-cc "$HERE/distroless-cc" "$BOOKWORM"
 standin "$POSTGRES_IMAGE" postgres "$HERE/postgres" "$TRIXIE" --build-arg "PG_MAJOR=$PG_MAJOR"
 standin "$PROMETHEUS_IMAGE" prometheus "$HERE/prometheus" "$TRIXIE"
+BUILT=("$RUST_IMAGE" "$DISTROLESS_IMAGE" "$POSTGRES_IMAGE" "$PROMETHEUS_IMAGE")
+if [ -n "$ALERTMANAGER_IMAGE" ]; then
+  standin "$ALERTMANAGER_IMAGE" alertmanager "$HERE/alertmanager" "$TRIXIE"
+  BUILT+=("$ALERTMANAGER_IMAGE")
+fi
 
-for img in "$RUST_IMAGE" "$DISTROLESS_IMAGE" "$POSTGRES_IMAGE" "$PROMETHEUS_IMAGE"; do
+for img in "${BUILT[@]}"; do
   [ -n "$(label_of "$img")" ] || die "stand-in $img is missing after the build"
 done
-say "stand-ins ready: $RUST_IMAGE ($HOST_RUSTC), $DISTROLESS_IMAGE, $POSTGRES_IMAGE (PostgreSQL $PG_MAJOR), $PROMETHEUS_IMAGE"
+say "stand-ins ready: $RUST_IMAGE ($HOST_RUSTC), $DISTROLESS_IMAGE, $POSTGRES_IMAGE (PostgreSQL $PG_MAJOR), ${BUILT[*]:3}"
