@@ -1,6 +1,7 @@
 ################################################################################
-# PostgreSQL 16 on RDS in the VPC's database subnets (no route to the
-# internet), reachable on 5432 only from the EKS node security group.
+# PostgreSQL (major 17 by default: var.db_engine_version) on RDS in the VPC's
+# database subnets (no route to the internet), reachable on 5432 only from the
+# EKS node security group.
 # The master password is generated and rotated by RDS in Secrets Manager
 # (manage_master_user_password); Terraform never sees it.
 #
@@ -57,10 +58,21 @@ resource "aws_vpc_security_group_ingress_rule" "rds_from_eks_nodes" {
   referenced_security_group_id = module.eks.node_security_group_id
 }
 
-resource "aws_db_parameter_group" "postgres16" {
-  name        = "${local.name}-postgres16"
-  family      = "postgres16"
-  description = "PostgreSQL 16 settings of ${local.name}"
+locals {
+  db_major = split(".", var.db_engine_version)[0]
+}
+
+# Formerly aws_db_parameter_group.postgres16: kept in place for an existing 16 instance.
+moved {
+  from = aws_db_parameter_group.postgres16
+  to   = aws_db_parameter_group.postgres
+}
+
+# One family per major; a new major creates the new group before the old one goes.
+resource "aws_db_parameter_group" "postgres" {
+  name        = "${local.name}-postgres${local.db_major}"
+  family      = "postgres${local.db_major}"
+  description = "PostgreSQL ${local.db_major} settings of ${local.name}"
 
   # TLS is mandatory for every connection (use sslmode=require in the URLs).
   parameter {
@@ -141,7 +153,7 @@ resource "aws_db_instance" "postgres" {
   vpc_security_group_ids = [aws_security_group.rds.id]
   publicly_accessible    = false
   multi_az               = var.db_multi_az
-  parameter_group_name   = aws_db_parameter_group.postgres16.name
+  parameter_group_name   = aws_db_parameter_group.postgres.name
 
   iam_database_authentication_enabled = true
 
@@ -155,7 +167,7 @@ resource "aws_db_instance" "postgres" {
   final_snapshot_identifier = "${local.name}-postgres-final"
 
   auto_minor_version_upgrade  = true
-  allow_major_version_upgrade = false
+  allow_major_version_upgrade = var.db_allow_major_version_upgrade
   apply_immediately           = false
 
   enabled_cloudwatch_logs_exports       = ["postgresql", "upgrade"]

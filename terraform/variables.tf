@@ -60,13 +60,13 @@ variable "single_nat_gateway" {
 }
 
 variable "kubernetes_version" {
-  description = "EKS Kubernetes minor version. The manifests need >= 1.30 (preStop sleep action); they are validated against 1.32 to 1.36."
+  description = "EKS Kubernetes minor version. Only versions in EKS standard support are accepted (on 2026-12-02: 1.35 until 2027-03-27, and 1.36; 1.34 left it that day). The manifests, overlays and chart are validated for 1.35 to 1.37."
   type        = string
-  default     = "1.34"
+  default     = "1.36"
 
   validation {
-    condition     = can(regex("^1\\.(3[2-9])$", var.kubernetes_version))
-    error_message = "kubernetes_version must be a minor version between 1.32 and 1.39, e.g. \"1.34\"."
+    condition     = contains(["1.35", "1.36"], var.kubernetes_version)
+    error_message = "kubernetes_version must be a minor version in EKS standard support: \"1.35\" or \"1.36\"."
   }
 }
 
@@ -126,14 +126,20 @@ variable "node_desired_size" {
 }
 
 variable "db_engine_version" {
-  description = "PostgreSQL engine version of the RDS instance (major 16, as in the seed)."
+  description = "PostgreSQL engine version of the RDS instance: major 17 by default (as compose, k8s/ and the chart), 16 and 18 accepted. A major change of an existing instance also needs db_allow_major_version_upgrade = true."
   type        = string
-  default     = "16"
+  default     = "17"
 
   validation {
-    condition     = can(regex("^16(\\.[0-9]+)?$", var.db_engine_version))
-    error_message = "db_engine_version must be PostgreSQL 16, e.g. \"16\" or \"16.10\"."
+    condition     = can(regex("^(16|17|18)(\\.[0-9]+)?$", var.db_engine_version))
+    error_message = "db_engine_version must be PostgreSQL 16, 17 or 18, e.g. \"17\" or \"17.6\"."
   }
+}
+
+variable "db_allow_major_version_upgrade" {
+  description = "Let a change of db_engine_version's major upgrade the existing RDS instance in place (RDS takes a snapshot first; plan it in a maintenance window)."
+  type        = bool
+  default     = false
 }
 
 variable "db_instance_class" {

@@ -2,7 +2,8 @@
 //
 // Built on @grafana/schema (pinned to the same version as the Grafana image):
 // the classic Dashboard/Panel model plus the per-plugin option types of the
-// panels we use (timeseries, stat, logs) and the Loki query type.
+// panels we use (timeseries, stat, logs); the Prometheus and Loki query models are
+// spelled out below (@grafana/schema 13 no longer ships them).
 //
 // JSON stores enum members as plain strings ("absolute", "table", ...), which
 // TypeScript would not accept for string enums (ThresholdsMode, ...). Lit<T>
@@ -15,7 +16,6 @@ import type {
 } from '@grafana/schema/dist/esm/raw/composable/timeseries/panelcfg/x/TimeSeriesPanelCfg_types.gen';
 import type { Options as StatOptions } from '@grafana/schema/dist/esm/raw/composable/stat/panelcfg/x/StatPanelCfg_types.gen';
 import type { Options as LogsOptions } from '@grafana/schema/dist/esm/raw/composable/logs/panelcfg/x/LogsPanelCfg_types.gen';
-import type { LokiDataQuery } from '@grafana/schema/dist/esm/raw/composable/loki/dataquery/x/LokiDataQuery_types.gen';
 
 export type Lit<T> = T extends string
   ? T | `${T}`
@@ -47,7 +47,23 @@ type PromTarget = {
   exemplar?: boolean;
   hide?: boolean;
 };
-type LokiTarget = Lit<LokiDataQuery> & { datasource: LokiRef };
+// Grafana's Loki query model (LokiDataQuery of @grafana/schema 12.4, the last release that
+// shipped it), with the fields of DataQuery that Grafana stores.
+type LokiTarget = {
+  refId: string;
+  datasource: LokiRef;
+  expr: string;
+  editorMode?: 'builder' | 'code';
+  queryType?: 'instant' | 'range' | 'stream';
+  legendFormat?: string;
+  maxLines?: number;
+  step?: string;
+  direction?: 'backward' | 'forward' | 'scan';
+  hide?: boolean;
+  instant?: boolean;
+  range?: boolean;
+  resolution?: number;
+};
 
 type FieldDefaults<Custom> = Omit<Lit<FieldConfig>, 'custom'> & { custom?: Lit<Custom> };
 type TypedFieldConfig<Custom> = {
