@@ -189,7 +189,10 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 GATEWAY_HOST_PORT="$(free_port)"
 PROMETHEUS_HOST_PORT="$(free_port)"
 while [ "$PROMETHEUS_HOST_PORT" = "$GATEWAY_HOST_PORT" ]; do PROMETHEUS_HOST_PORT="$(free_port)"; done
-export GATEWAY_HOST_PORT PROMETHEUS_HOST_PORT
+ALERTMANAGER_HOST_PORT="$(free_port)"
+export GATEWAY_HOST_PORT PROMETHEUS_HOST_PORT ALERTMANAGER_HOST_PORT
+# The traffic service stays up but sends nothing: the checks below count orders.
+export TRAFFIC_RATE=0
 GW="http://127.0.0.1:$GATEWAY_HOST_PORT"
 PROM="http://127.0.0.1:$PROMETHEUS_HOST_PORT"
 dc down -v --remove-orphans > /dev/null 2>&1 || true

@@ -379,10 +379,13 @@ async fn until_ready(client: &HttpClient, base_url: &str, stop: &CancellationTok
     }
 }
 
-/// Runs the traffic until `stop`; returns the requests sent.
+/// Runs the traffic until `stop`; returns the requests sent. At rate 0 the traffic is
+/// off: it waits for `stop` and sends nothing (a container with the traffic turned off
+/// stays up, so `docker compose up --wait` does not see it exit).
 pub async fn live(config: LiveConfig, stop: CancellationToken) -> Result<u64, String> {
     if config.rate <= 0.0 {
         println!("loadgen live: rate 0, traffic off");
+        stop.cancelled().await;
         return Ok(0);
     }
     let client = http_client(8);

@@ -309,6 +309,32 @@ pub enum Command {
         #[arg(long, env = "PEDIDOS_DATABASE_URL", hide_env_values = true)]
         pedidos_database_url: Option<String>,
     },
+    /// Live traffic against a running platform until SIGTERM: a steady mix of shoppers
+    /// (browsing, orders, retries, cancels, a few bad requests) for dashboards and
+    /// alerts. TRAFFIC_RATE=0 turns it off (it then idles until stopped).
+    Traffic {
+        /// The gateway.
+        #[arg(long, env = "TRAFFIC_TARGET", default_value = "http://127.0.0.1:5000")]
+        url: String,
+        /// Requests a second.
+        #[arg(long, env = "TRAFFIC_RATE", default_value_t = 5.0)]
+        rate: f64,
+        /// Admin API key (creating and restocking items), when the gateway has keys.
+        #[arg(long, env = "TRAFFIC_ADMIN_KEY", hide_env_values = true)]
+        admin_key: Option<String>,
+        /// Client API key (orders), when the gateway has keys; the admin key otherwise.
+        #[arg(long, env = "TRAFFIC_CLIENT_KEY", hide_env_values = true)]
+        client_key: Option<String>,
+        /// Seconds between two summary lines of the answers.
+        #[arg(long, env = "TRAFFIC_REPORT_SECONDS", default_value_t = 30)]
+        report_seconds: u64,
+    },
+    /// The local Alertmanager's webhook receiver: one log line per alert notified,
+    /// `GET /alerts` lists what was received. Runs until SIGTERM.
+    AlertLog {
+        #[arg(long, env = "ALERT_LOG_LISTEN", default_value = "0.0.0.0:9095")]
+        listen: std::net::SocketAddr,
+    },
     /// Exit 0 if a component answers 200 on its readiness endpoint (for container health checks).
     Healthcheck {
         /// URL to probe (default: http://127.0.0.1:$PORT/readyz).
@@ -327,7 +353,10 @@ impl Command {
             Command::Orders { .. } => Some(ComponentKind::Pedidos),
             Command::Payments { .. } => Some(ComponentKind::Pagamentos),
             Command::Inventory { .. } => Some(ComponentKind::Estoque),
-            Command::Migrate { .. } | Command::Healthcheck { .. } => None,
+            Command::Migrate { .. }
+            | Command::Healthcheck { .. }
+            | Command::Traffic { .. }
+            | Command::AlertLog { .. } => None,
         }
     }
 }

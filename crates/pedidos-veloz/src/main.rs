@@ -97,6 +97,38 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             return Ok(());
         }
         Some(Command::Healthcheck { .. }) => return Ok(()),
+        Some(Command::Traffic {
+            url,
+            rate,
+            admin_key,
+            client_key,
+            report_seconds,
+        }) => {
+            if !(rate.is_finite() && rate >= 0.0) {
+                anyhow::bail!("TRAFFIC_RATE must be a number >= 0, not {rate}");
+            }
+            let config = loadgen::live::LiveConfig {
+                base_url: url,
+                rate,
+                admin_key,
+                client_key,
+                report_every: Duration::from_secs(report_seconds.max(1)),
+                request_timeout: Duration::from_secs(5),
+                seed: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs()),
+            };
+            let sent = loadgen::live::live(config, shutdown.stop.clone())
+                .await
+                .map_err(anyhow::Error::msg)?;
+            tracing::info!(sent, "traffic stopped");
+            return Ok(());
+        }
+        Some(Command::AlertLog { listen }) => {
+            return loadgen::alert_log::serve(listen, shutdown.stop.clone())
+                .await
+                .map_err(anyhow::Error::msg);
+        }
         Some(Command::Gateway {
             service,
             upstreams,
