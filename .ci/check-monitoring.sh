@@ -204,7 +204,7 @@ npm_install() {
     ./node_modules/.bin/tsc --version)
 }
 step "npm ci monitoring/dashboard-check (pinned @grafana/schema + typescript)" npm_install
-step "dashboards type-check against @grafana/schema Dashboard + timeseries/stat/logs panel types (tsc --noEmit)" \
+step "dashboards type-check against @grafana/schema Dashboard + timeseries/stat/logs/nodeGraph panel types (tsc --noEmit)" \
   typecheck
 
 # Negative control: a copy of a dashboard with a malformed panel must fail tsc.

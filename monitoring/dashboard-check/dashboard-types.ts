@@ -2,7 +2,7 @@
 //
 // Built on @grafana/schema (pinned to the same version as the Grafana image):
 // the classic Dashboard/Panel model plus the per-plugin option types of the
-// panels we use (timeseries, stat, logs); the Prometheus and Loki query models are
+// panels we use (timeseries, stat, logs, nodeGraph); the Prometheus, Loki and Tempo query models are
 // spelled out below (@grafana/schema 13 no longer ships them).
 //
 // JSON stores enum members as plain strings ("absolute", "table", ...), which
@@ -16,6 +16,7 @@ import type {
 } from '@grafana/schema/dist/esm/raw/composable/timeseries/panelcfg/x/TimeSeriesPanelCfg_types.gen';
 import type { Options as StatOptions } from '@grafana/schema/dist/esm/raw/composable/stat/panelcfg/x/StatPanelCfg_types.gen';
 import type { Options as LogsOptions } from '@grafana/schema/dist/esm/raw/composable/logs/panelcfg/x/LogsPanelCfg_types.gen';
+import type { Options as NodeGraphOptions } from '@grafana/schema/dist/esm/raw/composable/nodegraph/panelcfg/x/NodeGraphPanelCfg_types.gen';
 
 export type Lit<T> = T extends string
   ? T | `${T}`
@@ -31,6 +32,19 @@ export type Lit<T> = T extends string
 // monitoring/grafana/provisioning/datasources/datasources.yml.
 type PromRef = { type: 'prometheus'; uid: 'prometheus' };
 type LokiRef = { type: 'loki'; uid: 'loki' };
+type TempoRef = { type: 'tempo'; uid: 'tempo' };
+
+// Grafana's Tempo query model (TempoDataQuery of @grafana/schema 12.4, the last release
+// that shipped it): the fields a service-map query uses.
+type TempoTarget = {
+  refId: string;
+  datasource: TempoRef;
+  queryType: 'traceql' | 'traceqlSearch' | 'serviceMap' | 'upload' | 'nativeSearch' | 'traceId' | 'clear';
+  serviceMapQuery?: string | string[];
+  serviceMapIncludeNamespace?: boolean;
+  limit?: number;
+  hide?: boolean;
+};
 
 // Grafana's Prometheus query model (public/app/plugins/datasource/prometheus dataquery);
 // @grafana/schema no longer ships it, so the fields we use are spelled out here.
@@ -100,7 +114,14 @@ export type LogsPanel = PanelBase & {
   targets: LokiTarget[];
 };
 
-export type ContentPanel = TimeSeriesPanel | StatPanel | LogsPanel;
+export type NodeGraphPanel = PanelBase & {
+  type: 'nodeGraph';
+  datasource: TempoRef;
+  options: Lit<NodeGraphOptions>;
+  targets: TempoTarget[];
+};
+
+export type ContentPanel = TimeSeriesPanel | StatPanel | LogsPanel | NodeGraphPanel;
 
 export type Row = Omit<Lit<RowPanel>, 'panels'> & { id: number; panels: ContentPanel[] };
 

@@ -24,6 +24,7 @@ SCHEMA_VERSION = 42  # Grafana 12.4 (pinned grafana/grafana image, docs/observab
 
 PROM = {"type": "prometheus", "uid": "prometheus"}
 LOKI = {"type": "loki", "uid": "loki"}
+TEMPO = {"type": "tempo", "uid": "tempo"}
 
 APP_JOBS = "api-gateway|pedidos-service|pagamentos-service|estoque-service"
 C = 'component=~"$component"'  # the dashboard variable, used in most selectors
@@ -70,6 +71,8 @@ def prom(expr: str, legend: str = "__auto", ref: str = "A", instant: bool = Fals
         "legendFormat": legend,
         "range": not instant,
         "instant": instant,
+        # Each point of a histogram_quantile may carry the trace of a request in its bucket.
+        **({"exemplar": True} if "_bucket" in expr and not instant else {}),
     }
 
 
@@ -341,6 +344,20 @@ def platform_overview() -> dict:
     p.append(timeseries(lay, "Upstream errors", "Upstream failures seen by the gateway, by upstream and kind (unavailable, timeout, bad_gateway).",
                         [prom("sum by (upstream, kind) (rate(gateway_upstream_errors_total[$__rate_interval]))", "{{upstream}} {{kind}}")],
                         unit="reqps", stack=True))
+
+    p.append(row(lay, "Service graph"))
+    lay.newline()
+    p.append({
+        "type": "nodeGraph",
+        "id": lay.pid(),
+        "title": "Service graph (traces)",
+        "description": "Calls between the components, from the spans of every trace (Alloy's servicegraph connector, "
+                       "before sampling): requests a second and failures on each edge. Open a node to see its traces in Tempo.",
+        "datasource": TEMPO,
+        "gridPos": lay.place(24, 10),
+        "options": {"nodes": {}, "edges": {}},
+        "targets": [{"refId": "A", "datasource": TEMPO, "queryType": "serviceMap"}],
+    })
 
     p.append(row(lay, "Logs"))
     lay.newline()
