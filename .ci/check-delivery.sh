@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Checks the delivery artifacts with their real tools:
 #   Kubernetes manifests (kubernetes-validate --strict, every supported k8s version),
-#   the kustomize overlays (dev, prod), the Helm chart (helm lint, helm template
+#   the kustomize overlays (dev, prod, demo; the demo's copies of monitoring/ files
+#   byte-identical to them), the Helm chart (helm lint, helm template
 #   validated the same way, its default rendering compared object by object with
 #   k8s/), Dockerfile (hadolint), docker-compose.yml (docker compose config),
 #   GitHub Actions workflow (actionlint), checkov (Dockerfile, k8s/, terraform/,
-#   the chart), Terraform files parse (python-hcl2), renovate.json
+#   the chart, overlays/demo), Terraform files parse (python-hcl2), renovate.json
 #   (renovate-config-validator --strict).
 # Tools are pinned and installed into venvs under
 #   ${XDG_CACHE_HOME:-$HOME/.cache}/pv-ci-venv/{tools,checkov}
@@ -144,7 +145,150 @@ else
 fi
 
 # ---- 1b. Kustomize overlays: build, strict schemas, what each must change ---
-for overlay in dev prod; do
+# overlays/demo = k8s/ + the Components overlays/components/{traffic,observability}.
+# The checker of what each overlay must contain, also run on a wrong input (negative
+# control below): the demo's content check must refuse the dev overlay's build.
+cat > "$LOG/overlay-content.py" <<'PY'
+import sys, yaml
+overlay, path = sys.argv[1], sys.argv[2]
+docs = [d for d in yaml.safe_load_all(open(path)) if d]
+by = lambda kind: {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
+deps, hpas, pdbs = by("Deployment"), by("HorizontalPodAutoscaler"), by("PodDisruptionBudget")
+svcs, cms, netpols = by("Service"), by("ConfigMap"), by("NetworkPolicy")
+names = {"api-gateway", "pedidos-service", "pagamentos-service", "estoque-service"}
+demo_extra = {"traffic", "tempo", "alertmanager", "alert-log"}
+errors = []
+if set(deps) != (names | demo_extra if overlay == "demo" else names):
+    errors.append("Deployments %s" % sorted(deps))
+pod = lambda d: d["spec"]["template"]["spec"]
+first = lambda d: pod(d)["containers"][0]
+env = lambda d: {e["name"]: e.get("value", "<from %s>" % sorted(e.get("valueFrom", {})))
+                 for e in first(d).get("env", [])}
+
+def selects(sel, labels):  # a LabelSelector against a pod's labels
+    if not any(k in sel for k in ("matchLabels", "matchExpressions")):
+        return True
+    ok = all(labels.get(k) == v for k, v in (sel.get("matchLabels") or {}).items())
+    for e in sel.get("matchExpressions") or []:
+        v, op = labels.get(e["key"]), e["operator"]
+        ok = ok and {"In": v in e.get("values", []), "NotIn": v not in e.get("values", []),
+                     "Exists": e["key"] in labels, "DoesNotExist": e["key"] not in labels}[op]
+    return ok
+
+def allowed(src, dst, port):
+    """Whether the namespace's NetworkPolicies let pod `src` open TCP `port` on pod `dst`
+    (both Deployments of the namespace; peers with a namespaceSelector never match)."""
+    ls = lambda n: deps[n]["spec"]["template"]["metadata"]["labels"]
+    def side(kind, me, other, peers_key):
+        pols = [p["spec"] for p in netpols.values()
+                if selects(p["spec"]["podSelector"], ls(me)) and kind in p["spec"].get("policyTypes", [])]
+        if not pols:
+            return True
+        for p in pols:
+            for rule in p.get(kind.lower()) or []:
+                peers = rule.get(peers_key)
+                ports = rule.get("ports")
+                peer_ok = peers is None or any("podSelector" in q and "namespaceSelector" not in q
+                                              and "ipBlock" not in q and selects(q["podSelector"], ls(other))
+                                              for q in peers)
+                port_ok = not ports or any(q.get("protocol", "TCP") == "TCP" and q.get("port") == port for q in ports)
+                if peer_ok and port_ok:
+                    return True
+        return False
+    return side("Egress", src, dst, "to") and side("Ingress", dst, src, "from")
+
+for n, d in deps.items():
+    spec = pod(d)
+    req = spec["containers"][0]["resources"]["requests"]
+    if overlay == "dev":
+        if d["spec"].get("replicas") != 1:
+            errors.append("%s replicas %r" % (n, d["spec"].get("replicas")))
+        if req != {"cpu": "10m", "memory": "32Mi"}:
+            errors.append("%s requests %r" % (n, req))
+    elif overlay == "prod":
+        zones = [t for t in spec.get("topologySpreadConstraints", []) if t["topologyKey"] == "topology.kubernetes.io/zone"]
+        if not zones or zones[0]["whenUnsatisfiable"] != "DoNotSchedule":
+            errors.append("%s: no hard zone spread" % n)
+        if not spec.get("affinity", {}).get("podAntiAffinity"):
+            errors.append("%s: no pod anti-affinity" % n)
+        if "replicas" in d["spec"]:
+            errors.append("%s: replicas set (the HPA owns the count)" % n)
+    else:  # demo: every Deployment hardened as the base's
+        if not spec.get("securityContext", {}).get("runAsNonRoot") or spec.get("automountServiceAccountToken") is not False:
+            errors.append("%s: pod not runAsNonRoot or a service-account token mounted" % n)
+        for c in spec["containers"] + spec.get("initContainers", []):
+            sc = c.get("securityContext", {})
+            if not (sc.get("runAsNonRoot") and sc.get("readOnlyRootFilesystem") and sc.get("allowPrivilegeEscalation") is False
+                    and sc.get("capabilities", {}).get("drop") == ["ALL"] and sc.get("seccompProfile", {}).get("type") == "RuntimeDefault"):
+                errors.append("%s/%s: securityContext not hardened" % (n, c["name"]))
+            if not c.get("resources", {}).get("requests") or not c.get("resources", {}).get("limits"):
+                errors.append("%s/%s: no requests or limits" % (n, c["name"]))
+if overlay == "dev":
+    if hpas:
+        errors.append("HPAs %s" % sorted(hpas))
+    if set(pdbs) - {"postgres"}:
+        errors.append("component PDBs %s" % sorted(set(pdbs) - {"postgres"}))
+    summary = "4 Deployments with replicas 1 and requests 10m/32Mi, no HPA, no component PDB"
+elif overlay == "prod":
+    if set(hpas) != names or any(h["spec"]["minReplicas"] < 3 for h in hpas.values()):
+        errors.append("HPAs %s" % {n: h["spec"]["minReplicas"] for n, h in hpas.items()})
+    if any(pdbs.get(n, {}).get("spec", {}).get("minAvailable") != 2 for n in names):
+        errors.append("PDBs %s" % {n: p["spec"] for n, p in pdbs.items()})
+    summary = "4 HPAs min 3, PDBs minAvailable 2, hard zone spread and pod anti-affinity on 4 Deployments"
+else:
+    for n in sorted(names & set(deps)):
+        e = env(deps[n])
+        if e.get("OTEL_EXPORTER_OTLP_ENDPOINT") != "http://tempo:4318" or e.get("FAULTS_ENABLED") != "true":
+            errors.append("%s: OTEL_EXPORTER_OTLP_ENDPOINT=%r FAULTS_ENABLED=%r" % (
+                n, e.get("OTEL_EXPORTER_OTLP_ENDPOINT"), e.get("FAULTS_ENABLED")))
+    want = {  # Deployment: (image prefix or image, args, env it must have)
+        "traffic": ("ghcr.io/OWNER/pedidos-veloz:", ["traffic"], {"TRAFFIC_TARGET": "http://api-gateway:5000", "TRAFFIC_RATE": "5"}),
+        "alert-log": ("ghcr.io/OWNER/pedidos-veloz:", ["alert-log"], {"ALERT_LOG_LISTEN": "0.0.0.0:9095"}),
+        "tempo": ("grafana/tempo:3.0.3", None, {}),
+        "alertmanager": ("prom/alertmanager:v0.32.1", None, {}),
+    }
+    for n, (image, args, must) in want.items():
+        if n not in deps:
+            continue
+        c = first(deps[n])
+        if not c["image"].startswith(image) or (args is not None and c.get("args") != args):
+            errors.append("%s: image %s args %s" % (n, c["image"], c.get("args")))
+        for k, v in must.items():
+            if env(deps[n]).get(k) != v:
+                errors.append("%s: %s=%r" % (n, k, env(deps[n]).get(k)))
+    if "traffic" in svcs:
+        errors.append("a Service for traffic")
+    for n, ports in {"tempo": {3200, 4317, 4318}, "alertmanager": {9093}, "alert-log": {9095}}.items():
+        got = {p["port"] for p in svcs.get(n, {}).get("spec", {}).get("ports", [])}
+        if got != ports:
+            errors.append("Service %s ports %s" % (n, sorted(got)))
+    # The configuration each one mounts is the monitoring/ original, byte for byte.
+    for n, key, original, mount in (("tempo", "tempo.yaml", "monitoring/tempo.yaml", "/etc/tempo"),
+                                    ("alertmanager", "alertmanager.yml", "monitoring/alertmanager.yml", "/etc/alertmanager")):
+        if n not in deps:
+            continue
+        vols = {v["name"]: v for v in pod(deps[n]).get("volumes", [])}
+        mounts = {m["mountPath"]: m["name"] for m in first(deps[n]).get("volumeMounts", [])}
+        cm = cms.get(vols.get(mounts.get(mount), {}).get("configMap", {}).get("name"), {})
+        if cm.get("data", {}).get(key) != open(original).read():
+            errors.append("%s: the ConfigMap on %s has no %s equal to %s" % (n, mount, key, original))
+        # Writable directories only where mounted (read-only root FS).
+        if not any(vols.get(m, {}).get("emptyDir") is not None for m in mounts.values()):
+            errors.append("%s: no emptyDir mounted" % n)
+    paths = [("traffic", "api-gateway", 5000, True), ("alertmanager", "alert-log", 9095, True),
+             ("traffic", "pedidos-service", 5001, False), ("traffic", "tempo", 4318, False),
+             ("api-gateway", "alert-log", 9095, False), ("alert-log", "tempo", 4318, False),
+             ("tempo", "api-gateway", 5000, False), ("api-gateway", "tempo", 3200, False)]
+    paths += [(n, "tempo", 4318, True) for n in sorted(names)]
+    for src, dst, port, expected in paths:
+        if src in deps and dst in deps and allowed(src, dst, port) != expected:
+            errors.append("NetworkPolicy: %s -> %s:%d %s" % (src, dst, port, "refused" if expected else "allowed"))
+    summary = ("8 Deployments (4 components with OTEL_EXPORTER_OTLP_ENDPOINT=http://tempo:4318 and FAULTS_ENABLED=true; "
+               "traffic, tempo, alertmanager, alert-log) hardened; Services tempo, alertmanager, alert-log, none for traffic; "
+               "ConfigMaps == monitoring/ files; %d network paths allowed/refused as intended" % len(paths))
+print("FAIL " + "; ".join(errors) if errors else "PASS " + summary)
+PY
+for overlay in dev prod demo; do
   if [ ! -x "$KUBECTL" ]; then
     report "overlay $overlay" FAIL "kubectl not installed"
     continue
@@ -154,52 +298,43 @@ for overlay in dev prod; do
     continue
   fi
   validate_all "overlay $overlay" "$LOG/overlay-$overlay.yaml" "kustomize build of overlays/$overlay"
-  if verdict="$("$TOOLS/bin/python" - "$overlay" "$LOG/overlay-$overlay.yaml" 2>&1 <<'PY'
-import sys, yaml
-overlay, path = sys.argv[1], sys.argv[2]
-docs = [d for d in yaml.safe_load_all(open(path)) if d]
-by = lambda kind: {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
-deps, hpas, pdbs = by("Deployment"), by("HorizontalPodAutoscaler"), by("PodDisruptionBudget")
-names = {"api-gateway", "pedidos-service", "pagamentos-service", "estoque-service"}
-errors = []
-if set(deps) != names:
-    errors.append("Deployments %s" % sorted(deps))
-for n, d in deps.items():
-    spec = d["spec"]["template"]["spec"]
-    req = spec["containers"][0]["resources"]["requests"]
-    if overlay == "dev":
-        if d["spec"].get("replicas") != 1:
-            errors.append("%s replicas %r" % (n, d["spec"].get("replicas")))
-        if req != {"cpu": "10m", "memory": "32Mi"}:
-            errors.append("%s requests %r" % (n, req))
-    else:
-        zones = [t for t in spec.get("topologySpreadConstraints", []) if t["topologyKey"] == "topology.kubernetes.io/zone"]
-        if not zones or zones[0]["whenUnsatisfiable"] != "DoNotSchedule":
-            errors.append("%s: no hard zone spread" % n)
-        if not spec.get("affinity", {}).get("podAntiAffinity"):
-            errors.append("%s: no pod anti-affinity" % n)
-        if "replicas" in d["spec"]:
-            errors.append("%s: replicas set (the HPA owns the count)" % n)
-if overlay == "dev":
-    if hpas:
-        errors.append("HPAs %s" % sorted(hpas))
-    if set(pdbs) - {"postgres"}:
-        errors.append("component PDBs %s" % sorted(set(pdbs) - {"postgres"}))
-    summary = "4 Deployments with replicas 1 and requests 10m/32Mi, no HPA, no component PDB"
-else:
-    if set(hpas) != names or any(h["spec"]["minReplicas"] < 3 for h in hpas.values()):
-        errors.append("HPAs %s" % {n: h["spec"]["minReplicas"] for n, h in hpas.items()})
-    if any(pdbs.get(n, {}).get("spec", {}).get("minAvailable") != 2 for n in names):
-        errors.append("PDBs %s" % {n: p["spec"] for n, p in pdbs.items()})
-    summary = "4 HPAs min 3, PDBs minAvailable 2, hard zone spread and pod anti-affinity on 4 Deployments"
-print("FAIL " + "; ".join(errors) if errors else "PASS " + summary)
-PY
-)"; then
+  if verdict="$("$TOOLS/bin/python" "$LOG/overlay-content.py" "$overlay" "$LOG/overlay-$overlay.yaml" 2>&1)"; then
     report "overlay $overlay content" "${verdict%% *}" "${verdict#* }"
   else
     report "overlay $overlay content" FAIL "$verdict"
   fi
 done
+# Negative control: the demo's content check on the dev build (no traffic, no Tempo,
+# no tracing) must fail.
+if [ -s "$LOG/overlay-dev.yaml" ]; then
+  verdict="$("$TOOLS/bin/python" "$LOG/overlay-content.py" demo "$LOG/overlay-dev.yaml" 2>&1 || true)"
+  if [ "${verdict%% *}" = "FAIL" ]; then
+    report "overlay demo control" PASS "the demo content check refuses the dev build ($(printf '%s' "${verdict#* }" | cut -c1-120)...)"
+  else
+    report "overlay demo control" FAIL "the demo content check accepted the dev build: $verdict"
+  fi
+fi
+
+# The observability component's ConfigMaps are made from COPIES of monitoring/ files
+# (kustomize refuses files outside the build root): each copy must be the original,
+# byte for byte. Negative control: a copy one byte longer is told apart.
+OBS=overlays/components/observability/config
+bad=""
+for f in tempo.yaml alertmanager.yml; do
+  if [ ! -f "$OBS/$f" ]; then
+    bad="$bad missing:$OBS/$f"
+  elif ! cmp -s "monitoring/$f" "$OBS/$f"; then
+    bad="$bad $OBS/$f differs from monitoring/$f ($(cmp "monitoring/$f" "$OBS/$f" 2>&1 | head -1)); copy it again: cp monitoring/$f $OBS/"
+  fi
+done
+cp monitoring/tempo.yaml "$LOG/tempo-altered.yaml" && printf ' ' >> "$LOG/tempo-altered.yaml"
+if cmp -s monitoring/tempo.yaml "$LOG/tempo-altered.yaml"; then
+  report "monitoring copies" FAIL "cmp did not tell a copy one byte longer from its original"
+elif [ -n "$bad" ]; then
+  report "monitoring copies" FAIL "$bad"
+else
+  report "monitoring copies" PASS "$OBS/{tempo.yaml,alertmanager.yml} == monitoring/ (cmp, byte for byte); a one-byte change is refused"
+fi
 
 # ---- 1c. Helm chart: lint, strict schemas, default rendering == k8s/ ----------
 CHART=charts/pedidos-veloz
@@ -396,6 +531,11 @@ PY
 run_checkov "Dockerfile" -f Dockerfile --framework dockerfile
 run_checkov "k8s/" -d k8s --framework kubernetes
 run_checkov "terraform/" -d terraform --framework terraform
+if [ -s "$LOG/overlay-demo.yaml" ]; then
+  run_checkov "overlays/demo" -f "$LOG/overlay-demo.yaml" --framework kubernetes
+else
+  report "checkov overlays/demo" FAIL "no build of overlays/demo to check"
+fi
 if [ -s "$LOG/chart-all-${K8S_VERSIONS[-1]}.yaml" ]; then
   run_checkov "chart (all options)" -f "$LOG/chart-all-${K8S_VERSIONS[-1]}.yaml" --framework kubernetes
 else
