@@ -159,6 +159,14 @@ spec:
                   key: API_KEYS
                   optional: true
             {{- end }}
+            {{- if or $isGateway (eq $c.name "pedidos-service") }}
+            - name: IDENTITY_SIGNING_SECRET
+              valueFrom:
+                secretKeyRef:
+                  name: {{ $root.Values.secrets.name }}
+                  key: IDENTITY_SIGNING_SECRET
+                  optional: true
+            {{- end }}
             {{- $keys := concat (list "LOG_FORMAT" "LOG_LEVEL" "MIGRATE_ON_START" "SHUTDOWN_GRACE_SECONDS") $c.configKeys }}
             {{- if $root.Values.tracing.otlpEndpoint }}
             {{- $keys = append $keys "OTEL_EXPORTER_OTLP_ENDPOINT" }}
