@@ -418,6 +418,11 @@ start_service() { # start_service SUBCOMMAND PORT
 }
 
 if [ "${E2E_FAULTS:-1}" = "1" ]; then
+  # The restart below makes the all-in-one process's series stale. The funnel's
+  # increase(...[$__range]) panels need two samples of each final-status counter
+  # from before it; on a loaded machine a scrape can be missed, so wait for them.
+  wait_for 'prometheus: every final-status counter scraped at least twice before the restart' \
+    'count(count_over_time(orders_finished_total{status=~"paid|payment_declined|rejected|cancelled"}[10m]) >= 2) == 4' 30
   kill "$APP_PID" 2>/dev/null || true
   wait "$APP_PID" 2>/dev/null || true
   APP_PID=""
