@@ -158,7 +158,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 &settings,
                 &upstreams,
                 common.faults(ComponentKind::Pedidos),
-            );
+            )
+            .map_err(anyhow::Error::msg)?;
             (ComponentKind::Pedidos, service, component)
         }
         Some(Command::Payments { service, settings }) => {
@@ -202,14 +203,7 @@ fn healthcheck(url: &str) -> ExitCode {
         Ok(runtime) => runtime,
         Err(_) => return ExitCode::FAILURE,
     };
-    let client = platform::client::ServiceClient::new("healthcheck", "", Duration::from_secs(3), 1);
-    let answer = runtime.block_on(client.call(
-        axum::http::Method::GET,
-        url,
-        platform::client::NO_BODY,
-        "healthcheck",
-        None,
-    ));
+    let answer = runtime.block_on(platform::client::get_url(url, Duration::from_secs(3)));
     match answer {
         Ok(answer) if answer.status.is_success() => ExitCode::SUCCESS,
         Ok(answer) => {

@@ -286,7 +286,8 @@ pub async fn build(
                 pagamentos_service_url: url(topology.pagamentos),
             },
             common.faults(kind),
-        ),
+        )
+        .map_err(anyhow::Error::msg)?,
         ComponentKind::Gateway => gateway::build(
             &config.gateway,
             &gateway::Upstreams {

@@ -14,6 +14,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use tracing::Instrument;
 
+use crate::balance::{Endpoint, Endpoints};
 use crate::error::ApiError;
 use crate::request_id::X_REQUEST_ID;
 
@@ -100,35 +101,54 @@ impl Answer {
 /// The body of a call that sends none.
 pub const NO_BODY: Option<&()> = None;
 
-/// A client for one other component, e.g. pedidos → estoque.
+/// Which failed calls are sent again, to another endpoint, within the call's time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Only calls that never reached a server (no connection could be made).
+    Unsent,
+    /// Also calls answered 503 or whose connection broke: for callees that treat a
+    /// repeated call as the same call (the saga's calls carry the order's reference).
+    Idempotent,
+}
+
+/// Calls at most this many endpoints for one call.
+const MAX_ATTEMPTS: usize = 3;
+
+/// A client for one other component, e.g. pedidos → estoque, balanced over its
+/// replicas ([`Endpoints`]).
 #[derive(Clone, Debug)]
 pub struct ServiceClient {
-    service: &'static str,
-    base: String,
+    endpoints: Endpoints,
     client: Client<HttpConnector, Full<Bytes>>,
     timeout: Duration,
+    retry: Retry,
 }
 
 impl ServiceClient {
-    pub fn new(service: &'static str, base_url: &str, timeout: Duration, max_idle: usize) -> Self {
+    pub fn new(endpoints: Endpoints, timeout: Duration, max_idle: usize, retry: Retry) -> Self {
         Self {
-            service,
-            base: base_url.trim_end_matches('/').to_owned(),
+            endpoints,
             client: pooled(max_idle).build(connector(Duration::from_secs(1))),
             timeout,
+            retry,
         }
     }
 
     pub fn service(&self) -> &'static str {
-        self.service
+        self.endpoints.service()
     }
 
     pub fn timeout(&self) -> Duration {
         self.timeout
     }
 
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
     /// Sends one request with an optional JSON body ([`NO_BODY`] for none); waits at
-    /// most `timeout` (or the client's default) for the whole answer.
+    /// most `timeout` (or the client's default) for the whole answer, trying other
+    /// endpoints as its [`Retry`] allows.
     pub async fn call<B: serde::Serialize + ?Sized>(
         &self,
         method: Method,
@@ -137,51 +157,141 @@ impl ServiceClient {
         request_id: &str,
         timeout: Option<Duration>,
     ) -> Result<Answer, CallError> {
-        let uri = format!("{}{}", self.base, path);
-        let mut builder = Request::builder().method(method).uri(uri);
+        let payload = match body {
+            Some(value) => Some(Bytes::from(
+                serde_json::to_vec(value).map_err(|e| CallError::Broken(e.to_string()))?,
+            )),
+            None => None,
+        };
+        let deadline = tokio::time::Instant::now() + timeout.unwrap_or(self.timeout);
+        let mut tried = Vec::new();
+        loop {
+            let Some(endpoint) = self.endpoints.pick(&tried) else {
+                return Err(CallError::Unreachable);
+            };
+            let result = tokio::time::timeout_at(
+                deadline,
+                self.call_one(&endpoint, method.clone(), path, payload.clone(), request_id),
+            )
+            .await
+            .unwrap_or(Err(CallError::Timeout));
+            let again = match &result {
+                Err(CallError::Unreachable) => true,
+                Err(CallError::Broken(_)) => self.retry == Retry::Idempotent,
+                Ok(answer) if answer.status == StatusCode::SERVICE_UNAVAILABLE => {
+                    self.retry == Retry::Idempotent
+                }
+                _ => false,
+            };
+            if matches!(&result, Err(CallError::Unreachable))
+                || matches!(&result, Ok(a) if a.status == StatusCode::SERVICE_UNAVAILABLE)
+            {
+                self.endpoints.eject(&endpoint);
+            }
+            tried.push(endpoint);
+            let last = tried.len() >= MAX_ATTEMPTS.min(self.endpoints.all().len())
+                || tokio::time::Instant::now() >= deadline;
+            if !again || last {
+                return result;
+            }
+        }
+    }
+
+    /// The same call to every endpoint known now (an operator's switch that must
+    /// reach every replica): each endpoint's address and answer.
+    pub async fn call_each<B: serde::Serialize + ?Sized>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+        request_id: &str,
+    ) -> Vec<(String, Result<Answer, CallError>)> {
+        let payload = match body.map(serde_json::to_vec) {
+            Some(Ok(bytes)) => Some(Bytes::from(bytes)),
+            Some(Err(err)) => {
+                return vec![(String::new(), Err(CallError::Broken(err.to_string())))]
+            }
+            None => None,
+        };
+        let mut answers = Vec::new();
+        for endpoint in self.endpoints.all().iter() {
+            let answer = tokio::time::timeout(
+                self.timeout,
+                self.call_one(endpoint, method.clone(), path, payload.clone(), request_id),
+            )
+            .await
+            .unwrap_or(Err(CallError::Timeout));
+            answers.push((endpoint.authority.to_string(), answer));
+        }
+        answers
+    }
+
+    async fn call_one(
+        &self,
+        endpoint: &Endpoint,
+        method: Method,
+        path: &str,
+        payload: Option<Bytes>,
+        request_id: &str,
+    ) -> Result<Answer, CallError> {
+        let uri = format!(
+            "{}://{}{}{path}",
+            self.endpoints.scheme(),
+            endpoint.authority,
+            self.endpoints.prefix()
+        );
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::HOST, self.endpoints.host_header(endpoint));
         if let Ok(id) = HeaderValue::from_str(request_id) {
             builder = builder.header(&X_REQUEST_ID, id);
         }
-        let payload = match body {
-            Some(value) => {
-                builder = builder.header(header::CONTENT_TYPE, "application/json");
-                Bytes::from(
-                    serde_json::to_vec(value).map_err(|e| CallError::Broken(e.to_string()))?,
-                )
-            }
-            None => Bytes::new(),
-        };
+        if payload.is_some() {
+            builder = builder.header(header::CONTENT_TYPE, "application/json");
+        }
         let mut request = builder
-            .body(Full::new(payload))
+            .body(Full::new(payload.unwrap_or_default()))
             .map_err(|e| CallError::Broken(e.to_string()))?;
-        let span = crate::telemetry::client_span(self.service, request.method());
+        let span = crate::telemetry::client_span(self.service(), request.method());
         crate::telemetry::inject_from(&span, request.headers_mut());
-        let exchange = async {
-            let response = self
-                .client
-                .request(request)
-                .await
-                .map_err(|e| classify(&e))?;
-            let status = response.status();
-            let body = response
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| CallError::Broken(e.to_string()))?
-                .to_bytes();
-            Ok(Answer { status, body })
-        };
-        let answer = match tokio::time::timeout(timeout.unwrap_or(self.timeout), exchange)
+        let answer = exchange(&self.client, request)
             .instrument(span.clone())
-            .await
-        {
-            Ok(result) => result,
-            Err(_) => Err(CallError::Timeout),
-        };
+            .await;
         match &answer {
             Ok(answer) => crate::telemetry::record_status(&span, answer.status.as_u16()),
             Err(_) => crate::telemetry::record_failure(&span),
         }
         answer
     }
+}
+
+/// One GET of a whole URL, outside any service's endpoints (the container's
+/// health check of its own `/readyz`).
+pub async fn get_url(url: &str, timeout: Duration) -> Result<Answer, CallError> {
+    let client: Client<HttpConnector, Full<Bytes>> =
+        pooled(1).build(connector(Duration::from_secs(1)));
+    let request = Request::builder()
+        .uri(url)
+        .body(Full::new(Bytes::new()))
+        .map_err(|e| CallError::Broken(e.to_string()))?;
+    tokio::time::timeout(timeout, exchange(&client, request))
+        .await
+        .unwrap_or(Err(CallError::Timeout))
+}
+
+/// Sends `request` and reads the whole answer.
+async fn exchange(
+    client: &Client<HttpConnector, Full<Bytes>>,
+    request: Request<Full<Bytes>>,
+) -> Result<Answer, CallError> {
+    let response = client.request(request).await.map_err(|e| classify(&e))?;
+    let status = response.status();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| CallError::Broken(e.to_string()))?
+        .to_bytes();
+    Ok(Answer { status, body })
 }

@@ -76,7 +76,8 @@ fn relay<T: serde::de::DeserializeOwned>(
     }
 }
 
-/// Every fault of every component: the components that did not answer are listed apart.
+/// Every fault of every component (as one replica of each reports them: a switch reaches
+/// them all): the components that did not answer are listed apart.
 async fn list(
     State(gateway): State<Arc<Gateway>>,
     headers: HeaderMap,
@@ -105,8 +106,8 @@ async fn list(
     Ok(JsonBody(json!({"faults": faults, "unreachable": unreachable})).into_response())
 }
 
-/// Applies one change to every owner of the fault, in order; the first refusal is the
-/// answer (the value was checked here first, so owners refuse only when they are down
+/// Applies one change to every replica of every owner of the fault, in order; the first
+/// refusal is the answer (the value was checked here first, so owners refuse only when they are down
 /// or have faults disabled).
 async fn change(
     gateway: &Gateway,
@@ -129,15 +130,22 @@ async fn change(
         let Some(backend) = backend_of(owner) else {
             continue;
         };
-        let upstream = gateway.upstream(backend);
-        let answer = upstream
+        // Every replica applies its own faults: the switch goes to each one known now.
+        let answers = gateway
+            .upstream(backend)
             .probe
-            .call(method.clone(), &path, body, request_id, None)
+            .call_each(method.clone(), &path, body, request_id)
             .await;
-        match relay::<FaultState>(backend, answer) {
-            Ok(state) => states.push(state),
-            Err(refused) => return Ok(refused.into_response()),
+        let mut first = None;
+        for (_, answer) in answers {
+            match relay::<FaultState>(backend, answer) {
+                Ok(state) => {
+                    first.get_or_insert(state);
+                }
+                Err(refused) => return Ok(refused.into_response()),
+            }
         }
+        states.extend(first);
     }
     Ok((StatusCode::OK, JsonBody(json!({ "faults": states }))).into_response())
 }

@@ -1,6 +1,8 @@
-//! The streaming reverse proxy: forwards a call of a [`Route`] to its upstream,
-//! passes method, path, query, headers and body through without buffering, and turns
-//! upstream failures into JSON 502/503/504 errors that name the service.
+//! The reverse proxy: forwards a call of a [`Route`] to one replica of its upstream,
+//! passes method, path, query, headers and body through (the answer streamed), sends
+//! a call that never reached a replica, or an idempotent one that failed, to another
+//! replica within the time limit, and turns upstream failures into JSON 502/503/504
+//! errors that name the service.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,8 +11,9 @@ use std::time::Instant;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Body as _;
 use platform::client::CallError;
@@ -38,6 +41,10 @@ static HOP_BY_HOP: [HeaderName; 8] = [
 static X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+
+/// Replicas tried for one call at most.
+const MAX_ATTEMPTS: usize = 3;
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
     if headers.contains_key(header::CONNECTION) {
@@ -118,65 +125,108 @@ async fn forward(
     }
 
     let (mut parts, body) = req.into_parts();
-    parts.uri = upstream.uri(std::mem::take(&mut parts.uri))?;
     strip_hop_by_hop(&mut parts.headers);
-    parts.headers.insert(header::HOST, upstream.host.clone());
     // The key stops here: the services do not need it, so it cannot reach their logs.
     parts.headers.remove(&X_API_KEY);
     parts.headers.remove(header::AUTHORIZATION);
     // Who the caller is, signed by the gateway; never a copy the client sent.
     gateway.auth.stamp(&mut parts.headers, identity.as_ref());
-    // The upstream continues the gateway's call span, child of its request span, which
-    // continues the client's trace.
-    let span = platform::telemetry::client_span(route.backend.name(), &parts.method);
-    platform::telemetry::inject_from(&span, &mut parts.headers);
     if let Ok(value) = HeaderValue::try_from(peer.ip().to_string()) {
         parts.headers.append(X_FORWARDED_FOR.clone(), value);
     }
     parts
         .headers
         .insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));
-    // Streamed through; a body without Content-Length is cut off at the limit. Most
-    // requests (every GET) have none: nothing to wrap.
+    // Read whole (it is capped at the limit anyway) so that a call can be sent again to
+    // another replica. Most requests (every GET) have none: nothing to read.
     let body = if body.is_end_stream() {
-        Body::empty()
+        Bytes::new()
     } else {
-        Body::new(Limited::new(body, gateway.body_limit))
+        match Limited::new(body, gateway.body_limit).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(err) if err.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
+            Err(_) => {
+                return Err(ApiError::bad_request(
+                    "invalid_body",
+                    "could not read the request body",
+                ))
+            }
+        }
     };
-    let upstream_req = Request::from_parts(parts, body);
+    let retry_broken = is_idempotent(&parts.method, &parts.headers);
 
     let backend = route.backend;
     let started = Instant::now();
-    let call = gateway.client.request(upstream_req);
-    let result = tokio::time::timeout(gateway.upstream_timeout, call)
-        .instrument(span.clone())
-        .await;
-    gateway.metrics.observe(backend, started.elapsed());
-    match &result {
-        Ok(Ok(response)) => platform::telemetry::record_status(&span, response.status().as_u16()),
-        _ => platform::telemetry::record_failure(&span),
-    }
-    let response = match result {
-        Err(_) => {
-            gateway.metrics.error(backend, Failure::Timeout);
-            return Err(CallError::Timeout.to_api_error(backend.name()));
-        }
-        Ok(Err(err)) => {
-            if is_body_limit(&err) {
-                return Err(too_large());
+    let deadline = tokio::time::Instant::now() + gateway.upstream_timeout;
+    let mut tried = Vec::new();
+    let response = loop {
+        let Some(endpoint) = upstream.endpoints.pick(&tried) else {
+            gateway.metrics.error(backend, Failure::Unavailable);
+            return Err(CallError::Unreachable.to_api_error(backend.name()));
+        };
+        let mut attempt = Request::from_parts(parts.clone(), Body::from(body.clone()));
+        *attempt.uri_mut() = upstream.uri(&parts.uri, &endpoint)?;
+        attempt
+            .headers_mut()
+            .insert(header::HOST, upstream.endpoints.host_header(&endpoint));
+        // The upstream continues the gateway's call span, child of its request span,
+        // which continues the client's trace.
+        let span = platform::telemetry::client_span(backend.name(), &parts.method);
+        platform::telemetry::inject_from(&span, attempt.headers_mut());
+        let result = tokio::time::timeout_at(deadline, gateway.client.request(attempt))
+            .instrument(span.clone())
+            .await;
+        match &result {
+            Ok(Ok(response)) => {
+                platform::telemetry::record_status(&span, response.status().as_u16())
             }
-            let err = platform::client::classify(&err);
-            let failure = if err == CallError::Unreachable {
+            _ => platform::telemetry::record_failure(&span),
+        }
+        // No other replica to try, or no time left: this answer is the answer.
+        let last = tokio::time::Instant::now() >= deadline
+            || tried.len() + 1 >= MAX_ATTEMPTS.min(upstream.endpoints.all().len());
+        let failure = match result {
+            Err(_) => {
+                gateway.metrics.observe(backend, started.elapsed());
+                gateway.metrics.error(backend, Failure::Timeout);
+                return Err(CallError::Timeout.to_api_error(backend.name()));
+            }
+            Ok(Ok(response)) if response.status() == StatusCode::SERVICE_UNAVAILABLE => {
+                upstream.endpoints.eject(&endpoint);
+                if !retry_broken || last {
+                    break response;
+                }
+                tracing::info!(upstream = backend.name(), endpoint = %endpoint.authority,
+                    "upstream answered 503: trying another replica");
+                tried.push(endpoint);
+                continue;
+            }
+            Ok(Ok(response)) => break response,
+            Ok(Err(err)) => platform::client::classify(&err),
+        };
+        let unsent = failure == CallError::Unreachable;
+        if unsent {
+            upstream.endpoints.eject(&endpoint);
+        }
+        if (unsent || retry_broken) && !last {
+            tracing::info!(upstream = backend.name(), endpoint = %endpoint.authority,
+                error = %failure, "upstream call failed: trying another replica");
+            tried.push(endpoint);
+            continue;
+        }
+        gateway.metrics.observe(backend, started.elapsed());
+        gateway.metrics.error(
+            backend,
+            if unsent {
                 Failure::Unavailable
             } else {
                 Failure::BadGateway
-            };
-            gateway.metrics.error(backend, failure);
-            tracing::warn!(upstream = backend.name(), error = %err, "upstream call failed");
-            return Err(err.to_api_error(backend.name()));
-        }
-        Ok(Ok(response)) => response,
+            },
+        );
+        tracing::warn!(upstream = backend.name(), error = %failure, "upstream call failed");
+        return Err(failure.to_api_error(backend.name()));
     };
+    gateway.metrics.observe(backend, started.elapsed());
     let (mut parts, body) = response.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     Ok(Response::from_parts(
@@ -185,13 +235,12 @@ async fn forward(
     ))
 }
 
-fn is_body_limit(err: &(dyn std::error::Error + 'static)) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = source {
-        if e.is::<http_body_util::LengthLimitError>() {
-            return true;
-        }
-        source = e.source();
-    }
-    false
+/// Calls that may be sent again after their connection broke or the replica answered
+/// 503: the methods HTTP defines as idempotent, and any call with an Idempotency-Key
+/// (pedidos answers a repeated key with the first order).
+fn is_idempotent(method: &Method, headers: &HeaderMap) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE
+    ) || headers.contains_key(&IDEMPOTENCY_KEY)
 }

@@ -1,11 +1,12 @@
-//! One service behind the gateway: where it is, the parts of its URL made once, its
-//! `/health` probe, and the metrics of the calls made to it.
+//! One service behind the gateway: its replicas, its `/health` probe, and the metrics
+//! of the calls made to it.
 
 use std::time::Duration;
 
-use axum::http::uri::{Authority, PathAndQuery, Scheme};
-use axum::http::{HeaderValue, Uri};
-use platform::client::ServiceClient;
+use axum::http::uri::PathAndQuery;
+use axum::http::Uri;
+use platform::balance::{Balancing, Endpoint, Endpoints};
+use platform::client::{Retry, ServiceClient};
 use platform::metrics::{latency_histogram, MetricsBuilder};
 use platform::ApiError;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -18,57 +19,43 @@ use crate::routes::Backend;
 #[derive(Clone)]
 pub struct Upstream {
     pub backend: Backend,
-    scheme: Scheme,
-    authority: Authority,
-    /// The path of the base URL (usually none), put before every forwarded path.
-    prefix: String,
-    /// The `Host` header of forwarded requests, made once.
-    pub host: HeaderValue,
-    /// For the `/health` probe.
+    /// Its replicas: the endpoints of its URL list, balanced and passively checked.
+    pub endpoints: Endpoints,
+    /// For the `/health` probe and the fault switches (calls of the gateway's own).
     pub probe: ServiceClient,
 }
 
 impl Upstream {
-    /// An upstream at `base` (`http://host:port`, optionally with a path prefix).
-    pub fn new(backend: Backend, base: &str) -> Result<Self, String> {
-        let name = backend.name();
-        let base = base.trim_end_matches('/');
-        let uri: Uri = base
-            .parse()
-            .map_err(|e| format!("{name}: invalid URL {base:?}: {e}"))?;
-        let (Some(scheme), Some(authority)) = (uri.scheme().cloned(), uri.authority().cloned())
-        else {
-            return Err(format!("{name}: URL {base:?} needs a scheme and a host"));
-        };
-        let prefix = uri.path().trim_end_matches('/').to_owned();
-        let host = HeaderValue::from_str(authority.as_str())
-            .map_err(|e| format!("{name}: URL {base:?}: {e}"))?;
+    /// An upstream at `urls`: `http://host:port` (optionally with a path prefix), or
+    /// several such URLs separated by commas.
+    pub fn new(backend: Backend, urls: &str) -> Result<Self, String> {
+        let endpoints = Endpoints::parse(backend.name(), urls, Balancing::default())?;
         Ok(Self {
             backend,
-            probe: ServiceClient::new(name, base, Duration::from_secs(2), 4),
-            scheme,
-            authority,
-            prefix,
-            host,
+            probe: ServiceClient::new(endpoints.clone(), Duration::from_secs(2), 4, Retry::Unsent),
+            endpoints,
         })
     }
 
-    /// The request's URI pointed at this upstream: its path and query are reused as
-    /// they are (not parsed again), behind the upstream's path prefix if it has one.
-    pub fn uri(&self, uri: Uri) -> Result<Uri, ApiError> {
+    /// The request's URI pointed at `endpoint`: its path and query are reused as they
+    /// are (not parsed again), behind the upstream's path prefix if it has one.
+    pub fn uri(&self, uri: &Uri, endpoint: &Endpoint) -> Result<Uri, ApiError> {
         let invalid =
             || ApiError::bad_request("invalid_path", "the request path cannot be forwarded");
-        let mut uri = uri.into_parts();
-        uri.scheme = Some(self.scheme.clone());
-        uri.authority = Some(self.authority.clone());
-        if !self.prefix.is_empty() {
-            let path_and_query = uri.path_and_query.as_ref().map_or("/", |p| p.as_str());
-            let prefixed = format!("{}{path_and_query}", self.prefix);
-            uri.path_and_query = Some(PathAndQuery::try_from(prefixed).map_err(|_| invalid())?);
-        } else if uri.path_and_query.is_none() {
-            uri.path_and_query = Some(PathAndQuery::from_static("/"));
-        }
-        Uri::from_parts(uri).map_err(|_| invalid())
+        let mut parts = axum::http::uri::Parts::default();
+        parts.scheme = Some(self.endpoints.scheme().clone());
+        parts.authority = Some(endpoint.authority.clone());
+        let path_and_query = uri.path_and_query();
+        let prefix = self.endpoints.prefix();
+        parts.path_and_query = Some(if !prefix.is_empty() {
+            let rest = path_and_query.map_or("/", |p| p.as_str());
+            PathAndQuery::try_from(format!("{prefix}{rest}")).map_err(|_| invalid())?
+        } else {
+            path_and_query
+                .cloned()
+                .unwrap_or_else(|| PathAndQuery::from_static("/"))
+        });
+        Uri::from_parts(parts).map_err(|_| invalid())
     }
 }
 
@@ -151,12 +138,18 @@ mod tests {
     #[test]
     fn upstream_uris_keep_path_and_query() {
         let plain = Upstream::new(Backend::Estoque, "http://inventory:5003/").unwrap();
-        let uri = plain.uri("/items/7?page=2".parse().unwrap()).unwrap();
+        let endpoint = plain.endpoints.pick(&[]).unwrap();
+        let uri = plain
+            .uri(&"/items/7?page=2".parse().unwrap(), &endpoint)
+            .unwrap();
         assert_eq!(uri.to_string(), "http://inventory:5003/items/7?page=2");
-        assert_eq!(plain.host, "inventory:5003");
+        assert_eq!(plain.endpoints.host_header(&endpoint), "inventory:5003");
 
         let prefixed = Upstream::new(Backend::Estoque, "http://lb:80/estoque/").unwrap();
-        let uri = prefixed.uri("/items?limit=5".parse().unwrap()).unwrap();
+        let endpoint = prefixed.endpoints.pick(&[]).unwrap();
+        let uri = prefixed
+            .uri(&"/items?limit=5".parse().unwrap(), &endpoint)
+            .unwrap();
         assert_eq!(uri.to_string(), "http://lb:80/estoque/items?limit=5");
     }
 

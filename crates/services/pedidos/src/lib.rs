@@ -15,7 +15,8 @@ use std::sync::Arc;
 
 use axum::routing::{get, post};
 use axum::Router;
-use platform::client::ServiceClient;
+use platform::balance::{Balancing, Endpoints};
+use platform::client::{Retry, ServiceClient};
 use platform::db::{Db, Migrations};
 use platform::faults::Faults;
 use platform::metrics::MetricsBuilder;
@@ -61,29 +62,45 @@ pub fn routes(state: AppState) -> Router {
         .with_state(Arc::new(state))
 }
 
-/// Builds the component with its recovery worker.
-pub fn build(db: Db, settings: &Settings, upstreams: &Upstreams, faults: Faults) -> Component {
+/// Builds the component with its recovery worker; fails on an invalid service URL.
+pub fn build(
+    db: Db,
+    settings: &Settings,
+    upstreams: &Upstreams,
+    faults: Faults,
+) -> Result<Component, String> {
     let mut metrics = MetricsBuilder::new(names::PEDIDOS);
     let business = OrderMetrics::register(&mut metrics);
     let timeout = settings.saga_call_timeout();
-    let client =
-        |service, url: &str| ServiceClient::new(service, url, timeout, MAX_IDLE_CONNECTIONS);
+    // Every call of the saga names its order, so a repeat is the same call: it may be
+    // sent again to another replica after a 503 or a broken connection.
+    let client = |service, url: &str| {
+        let endpoints = Endpoints::parse(service, url, Balancing::default())?;
+        Ok::<_, String>(ServiceClient::new(
+            endpoints,
+            timeout,
+            MAX_IDLE_CONNECTIONS,
+            Retry::Idempotent,
+        ))
+    };
     let state = AppState {
         db: db.clone(),
         settings: Arc::new(settings.clone()),
         inventory: Inventory::new(
-            client(names::ESTOQUE, &upstreams.estoque_service_url),
+            client(names::ESTOQUE, &upstreams.estoque_service_url)?,
             faults.clone(),
         ),
         payments: Payments::new(
-            client(names::PAGAMENTOS, &upstreams.pagamentos_service_url),
+            client(names::PAGAMENTOS, &upstreams.pagamentos_service_url)?,
             faults.clone(),
         ),
         metrics: business,
     };
     let workers = Workers::new();
     recovery::start(&workers, state.clone());
-    Component::new(names::PEDIDOS, routes(state), Some(db), metrics)
-        .with_workers(workers)
-        .with_faults(faults)
+    Ok(
+        Component::new(names::PEDIDOS, routes(state), Some(db), metrics)
+            .with_workers(workers)
+            .with_faults(faults),
+    )
 }
