@@ -22,7 +22,8 @@ use serde_json::{json, Value};
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
-use crate::{http_client, uri, HttpClient};
+use crate::client::uri;
+use crate::{http_client, HttpClient};
 
 /// The catalogue created when the shop is empty.
 const CATALOGUE: [(&str, f64); 12] = [

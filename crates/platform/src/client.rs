@@ -164,6 +164,7 @@ impl ServiceClient {
             None => None,
         };
         let deadline = tokio::time::Instant::now() + timeout.unwrap_or(self.timeout);
+        let attempts = MAX_ATTEMPTS.min(self.endpoints.all().len());
         let mut tried = Vec::new();
         loop {
             let Some(endpoint) = self.endpoints.pick(&tried) else {
@@ -189,8 +190,7 @@ impl ServiceClient {
                 self.endpoints.eject(&endpoint);
             }
             tried.push(endpoint);
-            let last = tried.len() >= MAX_ATTEMPTS.min(self.endpoints.all().len())
-                || tokio::time::Instant::now() >= deadline;
+            let last = tried.len() >= attempts || tokio::time::Instant::now() >= deadline;
             if !again || last {
                 return result;
             }

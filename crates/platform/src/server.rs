@@ -69,7 +69,7 @@ pub struct Component {
     pub health: Option<Router>,
     pub body_limit: usize,
     /// Read each request's whole body (up to `body_limit`) before routing. On for the
-    /// internal services, off for the gateway, which streams bodies through.
+    /// internal services, off for the gateway, which reads them itself in its proxy.
     pub read_whole_body: bool,
     /// Connection limits of its server loop.
     pub limits: Limits,

@@ -158,6 +158,7 @@ async fn forward(
     let backend = route.backend;
     let started = Instant::now();
     let deadline = tokio::time::Instant::now() + gateway.upstream_timeout;
+    let attempts = MAX_ATTEMPTS.min(upstream.endpoints.all().len());
     let mut tried = Vec::new();
     let response = loop {
         let Some(endpoint) = upstream.endpoints.pick(&tried) else {
@@ -183,8 +184,7 @@ async fn forward(
             _ => platform::telemetry::record_failure(&span),
         }
         // No other replica to try, or no time left: this answer is the answer.
-        let last = tokio::time::Instant::now() >= deadline
-            || tried.len() + 1 >= MAX_ATTEMPTS.min(upstream.endpoints.all().len());
+        let last = tokio::time::Instant::now() >= deadline || tried.len() + 1 >= attempts;
         let failure = match result {
             Err(_) => {
                 gateway.metrics.observe(backend, started.elapsed());

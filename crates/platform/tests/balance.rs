@@ -1,0 +1,94 @@
+//! A service client over three replicas of which one is gone and one answers 503:
+//! what is sent again to another replica, what is not, and which replicas are left out.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{Method, StatusCode};
+use axum::routing::post;
+use axum::Router;
+use platform::balance::{Balancing, Endpoints};
+use platform::client::{Retry, ServiceClient, NO_BODY};
+
+/// A replica on a random port that answers every POST with `status`, counting calls.
+async fn replica(status: StatusCode) -> (String, Arc<AtomicUsize>) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let app = Router::new().route(
+        "/reservations",
+        post(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async move { status }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, calls)
+}
+
+/// A port where nothing listens any more.
+async fn gone() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    format!("http://{}", listener.local_addr().unwrap())
+}
+
+async fn client(urls: &[&str], retry: Retry) -> ServiceClient {
+    let endpoints =
+        Endpoints::parse("estoque-service", &urls.join(","), Balancing::default()).unwrap();
+    ServiceClient::new(endpoints, Duration::from_secs(2), 4, retry)
+}
+
+#[tokio::test]
+async fn idempotent_calls_reach_the_one_healthy_replica_and_the_others_are_left_out() {
+    let closed = gone().await;
+    let (busy, busy_calls) = replica(StatusCode::SERVICE_UNAVAILABLE).await;
+    let (healthy, healthy_calls) = replica(StatusCode::OK).await;
+    let client = client(&[&closed, &busy, &healthy], Retry::Idempotent).await;
+    for _ in 0..6 {
+        let answer = client
+            .call(Method::POST, "/reservations", NO_BODY, "r", None)
+            .await
+            .unwrap();
+        assert_eq!(answer.status, StatusCode::OK);
+    }
+    assert_eq!(healthy_calls.load(Ordering::SeqCst), 6);
+    // Once answered 503, the busy replica is left out: it is not called six times.
+    assert_eq!(busy_calls.load(Ordering::SeqCst), 1);
+    let endpoints = client.endpoints();
+    let out: Vec<String> = endpoints
+        .all()
+        .iter()
+        .filter(|e| endpoints.is_ejected(e))
+        .map(|e| format!("http://{}", e.authority))
+        .collect();
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert!(out.contains(&closed) && out.contains(&busy), "{out:?}");
+}
+
+#[tokio::test]
+async fn a_call_that_is_not_idempotent_is_sent_again_only_if_it_never_left() {
+    let closed = gone().await;
+    let (busy, busy_calls) = replica(StatusCode::SERVICE_UNAVAILABLE).await;
+    let (healthy, healthy_calls) = replica(StatusCode::OK).await;
+
+    // Nothing listens on the first: the call goes to the next replica.
+    let unsent = client(&[&closed, &healthy], Retry::Unsent).await;
+    let answer = unsent
+        .call(Method::POST, "/reservations", NO_BODY, "r", None)
+        .await
+        .unwrap();
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(healthy_calls.load(Ordering::SeqCst), 1);
+
+    // The first answered 503: it may have acted, so its answer is the answer.
+    let answered = client(&[&busy, &healthy], Retry::Unsent).await;
+    let answer = answered
+        .call(Method::POST, "/reservations", NO_BODY, "r", None)
+        .await
+        .unwrap();
+    assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(busy_calls.load(Ordering::SeqCst), 1);
+    assert_eq!(healthy_calls.load(Ordering::SeqCst), 1);
+}
