@@ -10,8 +10,6 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
-use crate::plan::Call;
-
 pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
 /// One pooled keep-alive HTTP/1.1 client.
@@ -124,30 +122,4 @@ pub async fn list_item_ids(base_url: &str) -> Result<Vec<i64>, String> {
         other => other["items"].as_array().cloned().unwrap_or_default(),
     };
     Ok(list.iter().filter_map(|i| i["id"].as_i64()).collect())
-}
-
-pub(crate) async fn execute(
-    client: &HttpClient,
-    call: &Call,
-    timeout: Duration,
-) -> Result<u16, ()> {
-    let mut req = Request::builder()
-        .method(call.method.clone())
-        .uri(call.uri.clone());
-    if call.body.is_some() {
-        req = req.header(http::header::CONTENT_TYPE, "application/json");
-    }
-    let req = req
-        .body(Full::new(call.body.clone().unwrap_or_default()))
-        .map_err(|_| ())?;
-    let answer = async {
-        let resp = client.request(req).await.map_err(|_| ())?;
-        let status = resp.status().as_u16();
-        resp.into_body().collect().await.map_err(|_| ())?;
-        Ok(status)
-    };
-    match tokio::time::timeout(timeout, answer).await {
-        Ok(outcome) => outcome,
-        Err(_) => Err(()),
-    }
 }

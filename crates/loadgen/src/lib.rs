@@ -22,9 +22,8 @@ pub mod otlp_sink;
 mod plan;
 mod stats;
 
-use client::execute;
 pub use client::{http_client, list_item_ids, seed, send, HttpClient};
-use plan::{get_call, plan_for, Plan};
+use plan::{execute, get_call, plan_for, Plan};
 use stats::Stats;
 
 use std::collections::BTreeMap;

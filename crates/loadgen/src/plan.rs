@@ -1,12 +1,14 @@
 //! The request mix of a run: every call built once before the run starts, and the
 //! draw of the next one.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use http::{Method, Uri};
 use rand::rngs::SmallRng;
 use rand::Rng;
 
-use crate::client::{list_item_ids, uri};
+use crate::client::{list_item_ids, send, uri, HttpClient};
 use crate::Scenario;
 
 #[derive(Clone)]
@@ -114,6 +116,25 @@ pub(crate) async fn plan_for(base_url: &str, scenario: &Scenario) -> Result<Plan
             }
         }
     })
+}
+
+/// Sends `call` and reads its whole answer: its status, or `Err` for a transport
+/// error or no answer within `timeout`.
+pub(crate) async fn execute(
+    client: &HttpClient,
+    call: &Call,
+    timeout: Duration,
+) -> Result<u16, ()> {
+    let answer = send(
+        client,
+        call.method.clone(),
+        call.uri.clone(),
+        call.body.clone(),
+    );
+    match tokio::time::timeout(timeout, answer).await {
+        Ok(Ok((status, _))) => Ok(status),
+        _ => Err(()),
+    }
 }
 
 #[cfg(test)]
