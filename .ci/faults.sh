@@ -15,4 +15,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PV_TEST_POSTGRES_URL=${PV_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
-exec timeout 900 cargo test -p pedidos-veloz --test platform faults:: -- --ignored --nocapture --test-threads=1
+exec timeout 1800 cargo test -p pedidos-veloz --test platform faults:: -- --ignored --nocapture --test-threads=1

@@ -12,14 +12,16 @@ use hyper_util::rt::TokioExecutor;
 
 pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
-/// One pooled keep-alive HTTP/1.1 client.
+/// One pooled keep-alive HTTP/1.1 client. A connection idle for a second is not
+/// reused, as the platform's own clients do: a server that drains closes its idle
+/// connections, and reusing one at that instant would fail a request for nothing.
 pub fn http_client(max_idle_per_host: usize) -> HttpClient {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     connector.set_keepalive(Some(Duration::from_secs(60)));
     Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(max_idle_per_host.max(1))
-        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_idle_timeout(Duration::from_secs(1))
         .build(connector)
 }
 

@@ -27,11 +27,18 @@ pub fn connector(connect_timeout: Duration) -> HttpConnector {
     connector
 }
 
+/// A connection idle longer than this is not reused. Shorter than the drain delay a
+/// rolling update should use (`SHUTDOWN_DELAY_MS` ≥ 2 s): a replica that stops closes
+/// its idle connections at the end of that delay, and a call written on one of them at
+/// that instant would fail with its outcome unknown; such a connection has been idle
+/// for the whole delay, so no pool here still offers it.
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// A pooled client builder: idle connections are kept for reuse, up to `max_idle` per upstream.
 pub fn pooled(max_idle: usize) -> hyper_util::client::legacy::Builder {
     let mut builder = Client::builder(TokioExecutor::new());
     builder
-        .pool_idle_timeout(Duration::from_secs(30))
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
         .pool_max_idle_per_host(max_idle)
         .pool_timer(TokioTimer::new())
         .timer(TokioTimer::new());

@@ -45,7 +45,8 @@ pub struct Limits {
 impl Default for Limits {
     /// For the internal services: generous, since only the platform calls them. No
     /// header timeout: it would also close idle keep-alive connections, racing the
-    /// callers' pools (which drop idle connections after 30 s themselves).
+    /// callers' pools (which drop idle connections themselves, see
+    /// [`crate::client::POOL_IDLE_TIMEOUT`]).
     fn default() -> Self {
         Self {
             max_connections: 0,
@@ -164,6 +165,10 @@ impl Component {
             ));
         }
         let app = app
+            .layer(axum::middleware::from_fn_with_state(
+                shutdown.draining.clone(),
+                close_when_draining,
+            ))
             .layer(DefaultBodyLimit::max(self.body_limit))
             .layer(CatchPanicLayer::custom(|_| {
                 tracing::error!("handler panicked");
@@ -204,6 +209,26 @@ async fn read_whole_body(State(limit): State<usize>, req: Request, next: Next) -
             ApiError::bad_request("invalid_body", "could not read the request body").into_response()
         }
     }
+}
+
+/// While draining, every answer asks its client to close the connection: a caller
+/// then opens its next connection to another replica (this one is unready), and no
+/// connection the caller keeps is closed under it when the listener stops (callers'
+/// pools drop connections idle longer than [`crate::client::POOL_IDLE_TIMEOUT`],
+/// which is shorter than a `SHUTDOWN_DELAY_MS` worth having).
+async fn close_when_draining(
+    State(draining): State<tokio_util::sync::CancellationToken>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let mut response = next.run(req).await;
+    if draining.is_cancelled() {
+        response.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    response
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {

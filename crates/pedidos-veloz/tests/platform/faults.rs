@@ -24,6 +24,8 @@ use pedidos_veloz::ComponentKind;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+mod rolling;
+
 /// Orders a second offered during every scenario.
 const RATE: f64 = 25.0;
 /// Units of stock per item: far more than a scenario sells, so no order is short.

@@ -13,18 +13,19 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::http::{HeaderMap, Request};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use pedidos_veloz::cli::Cli;
 use pedidos_veloz::{build, AllInOne, Common, ComponentKind, Topology};
 use platform::server::{bind, serve};
 use platform::shutdown::Shutdown;
 use serde_json::Value;
 use sqlx::Connection;
+
+mod front;
+mod http;
+mod invariants;
+
+pub use front::Front;
+pub use http::{Http, Resp};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -105,6 +106,13 @@ pub struct Options {
     pub grace_seconds: u64,
     /// More environment variables, on top of (and replacing) those of the knobs above.
     pub env: Vec<(String, String)>,
+    /// Processes of each component started with the platform (`Mode::Processes`
+    /// only above 1). With several gateways, [`Platform::url`] is a [`Front`] that
+    /// balances connections over the ready ones, as a Kubernetes Service does.
+    pub replicas: usize,
+    /// More ports per component, not started: every component's URL list names them
+    /// too, so [`Platform::start_replica`] on one scales out with nothing restarted.
+    pub spare_replicas: usize,
 }
 
 impl Default for Options {
@@ -124,6 +132,8 @@ impl Default for Options {
             shutdown_delay_ms: 0,
             grace_seconds: 5,
             env: Vec::new(),
+            replicas: 1,
+            spare_replicas: 0,
         }
     }
 }
@@ -202,12 +212,17 @@ pub struct Platform {
     mode: Mode,
     /// The variables of [`Options::environment`], for the child processes.
     env: Vec<(String, String)>,
+    /// Where replica 0 of each component listens (the gateway: the [`Front`], if any).
     pub topology: Topology,
+    /// Where every replica of each component listens, started or not.
+    slots: HashMap<ComponentKind, Vec<SocketAddr>>,
+    /// The connection balancer in front of several gateways.
+    front: Option<Front>,
     pub http: Http,
     /// The settings the environment describes, as the all-in-one mode reads them.
     config: AllInOne,
     common: Common,
-    handles: HashMap<ComponentKind, Handle>,
+    handles: HashMap<(ComponentKind, usize), Handle>,
     service_env: HashMap<ComponentKind, Vec<(String, String)>>,
     dir: tempfile::TempDir,
     pg_database: Option<(String, String)>,
@@ -223,6 +238,11 @@ impl Platform {
     }
 
     pub async fn start_in(mode: Mode, backend: Backend, options: Options) -> Self {
+        let slots_per_component = options.replicas + options.spare_replicas;
+        assert!(
+            options.replicas >= 1 && (mode == Mode::Processes || slots_per_component == 1),
+            "replicas need Mode::Processes"
+        );
         let dir = tempfile::tempdir().expect("temp dir");
         let env = options.environment();
         let mut vars = env.clone();
@@ -269,6 +289,8 @@ impl Platform {
                 pagamentos: any,
                 estoque: any,
             },
+            slots: HashMap::new(),
+            front: None,
             http: Http::new(),
             config,
             common,
@@ -280,22 +302,37 @@ impl Platform {
         // Bind everything first so each component knows where the others are.
         let mut listeners = Vec::new();
         for service in ComponentKind::ALL {
-            let listener = bind(any).await.expect("bind");
-            platform
-                .topology
-                .set(service, listener.local_addr().expect("addr"));
-            listeners.push((service, listener));
+            let mut addrs = Vec::new();
+            for slot in 0..slots_per_component {
+                let listener = bind(any).await.expect("bind");
+                addrs.push(listener.local_addr().expect("addr"));
+                if slot < options.replicas {
+                    listeners.push((service, slot, listener));
+                }
+            }
+            platform.topology.set(service, addrs[0]);
+            platform.slots.insert(service, addrs);
         }
-        for (service, listener) in listeners {
-            platform.run(service, listener).await;
+        if slots_per_component > 1 {
+            let front = Front::start(any, platform.slots[&ComponentKind::Gateway].clone()).await;
+            platform.topology.gateway = front.addr();
+            platform.front = Some(front);
+        }
+        for (service, slot, listener) in listeners {
+            platform.run(service, slot, listener).await;
         }
         platform
     }
 
-    async fn run(&mut self, service: ComponentKind, listener: tokio::net::TcpListener) {
+    async fn run(
+        &mut self,
+        service: ComponentKind,
+        slot: usize,
+        listener: tokio::net::TcpListener,
+    ) {
         if self.mode == Mode::Processes {
             drop(listener); // the child binds the port itself
-            self.spawn(service).await;
+            self.spawn(service, slot).await;
             return;
         }
         let shutdown = Shutdown::new();
@@ -309,26 +346,46 @@ impl Platform {
             self.common.grace,
         ));
         self.handles
-            .insert(service, Handle::Task { shutdown, task });
+            .insert((service, slot), Handle::Task { shutdown, task });
     }
 
-    /// Starts the real binary for one component and waits until it is live.
-    async fn spawn(&mut self, service: ComponentKind) {
+    /// Where one replica listens.
+    pub fn replica_addr(&self, service: ComponentKind, slot: usize) -> SocketAddr {
+        self.slots[&service][slot]
+    }
+
+    /// Every replica's URL, comma-separated: how its callers are told about them.
+    fn urls(&self, service: ComponentKind) -> String {
+        let urls: Vec<String> = self.slots[&service]
+            .iter()
+            .map(|addr| pedidos_veloz::url(*addr))
+            .collect();
+        urls.join(",")
+    }
+
+    /// Starts the real binary for one replica of a component and waits until it is live.
+    async fn spawn(&mut self, service: ComponentKind, slot: usize) {
+        let name = match slot {
+            0 => format!("{}.log", service.command()),
+            n => format!("{}-{n}.log", service.command()),
+        };
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.dir.path().join(format!("{}.log", service.command())))
+            .open(self.dir.path().join(name))
             .expect("log file");
-        let url = |kind| pedidos_veloz::url(self.topology.addr(kind));
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_pedidos-veloz"));
         cmd.arg(service.command())
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .env("PORT", self.topology.addr(service).port().to_string())
-            .env("PEDIDOS_SERVICE_URL", url(ComponentKind::Pedidos))
-            .env("PAGAMENTOS_SERVICE_URL", url(ComponentKind::Pagamentos))
-            .env("ESTOQUE_SERVICE_URL", url(ComponentKind::Estoque))
+            .env("PORT", self.replica_addr(service, slot).port().to_string())
+            .env("PEDIDOS_SERVICE_URL", self.urls(ComponentKind::Pedidos))
+            .env(
+                "PAGAMENTOS_SERVICE_URL",
+                self.urls(ComponentKind::Pagamentos),
+            )
+            .env("ESTOQUE_SERVICE_URL", self.urls(ComponentKind::Estoque))
             .envs(
                 self.service_env
                     .get(&service)
@@ -342,8 +399,8 @@ impl Platform {
             cmd.env("DATABASE_URL", db);
         }
         let child = cmd.spawn().expect("spawn pedidos-veloz");
-        self.handles.insert(service, Handle::Process(child));
-        let live = self.service_url(service, "/livez");
+        self.handles.insert((service, slot), Handle::Process(child));
+        let live = self.replica_url(service, slot, "/livez");
         for _ in 0..200 {
             if let Ok(Ok(r)) =
                 tokio::time::timeout(Duration::from_millis(200), self.http.try_send("GET", &live))
@@ -358,6 +415,23 @@ impl Platform {
         panic!("{} did not come up; see its log", service.command());
     }
 
+    /// Waits until one replica answers `/readyz` 200 (its database reachable).
+    pub async fn wait_ready(&self, service: ComponentKind, slot: usize) {
+        let ready = self.replica_url(service, slot, "/readyz");
+        for _ in 0..200 {
+            let answer = tokio::time::timeout(
+                Duration::from_millis(500),
+                Http::new().try_send("GET", &ready),
+            )
+            .await;
+            if matches!(answer, Ok(Ok(200))) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{} replica {slot} never became ready", service.name());
+    }
+
     /// The database URL of a service, as its component was given it.
     fn database_url(&self, service: ComponentKind) -> &str {
         self.config
@@ -367,7 +441,7 @@ impl Platform {
 
     /// Graceful stop (SIGTERM for a process): drain, finish in-flight requests, close the pools.
     pub async fn stop(&mut self, service: ComponentKind) {
-        match self.handles.remove(&service) {
+        match self.handles.remove(&(service, 0)) {
             Some(Handle::Task { shutdown, task }) => {
                 shutdown.trigger(Duration::ZERO);
                 let _ = task.await;
@@ -394,7 +468,12 @@ impl Platform {
     /// SIGTERM to a process, watching it go: returns whether `/readyz` answered 503
     /// before the listener closed, and the exit status and time. Process mode only.
     pub async fn terminate(&mut self, service: ComponentKind) -> Termination {
-        let Some(Handle::Process(mut child)) = self.handles.remove(&service) else {
+        self.terminate_replica(service, 0).await
+    }
+
+    /// [`Platform::terminate`] of one replica.
+    pub async fn terminate_replica(&mut self, service: ComponentKind, slot: usize) -> Termination {
+        let Some(Handle::Process(mut child)) = self.handles.remove(&(service, slot)) else {
             panic!(
                 "terminate() needs Mode::Processes and a running {}",
                 service.name()
@@ -405,7 +484,7 @@ impl Platform {
             .arg("-TERM")
             .arg(child.id().to_string())
             .status();
-        let ready = self.service_url(service, "/readyz");
+        let ready = self.replica_url(service, slot, "/readyz");
         let mut saw_not_ready = false;
         let mut closed_after = None;
         // A fresh client per probe: a pooled connection would outlive the listener.
@@ -438,13 +517,18 @@ impl Platform {
 
     /// A crash: SIGKILL. Only in process mode: in-process tasks cannot be killed mid-flight.
     pub async fn crash(&mut self, service: ComponentKind) {
-        match self.handles.remove(&service) {
+        self.crash_replica(service, 0).await;
+    }
+
+    /// [`Platform::crash`] of one replica.
+    pub async fn crash_replica(&mut self, service: ComponentKind, slot: usize) {
+        match self.handles.remove(&(service, slot)) {
             Some(Handle::Process(mut child)) => {
                 let _ = child.kill();
                 let _ = tokio::task::spawn_blocking(move || child.wait()).await;
             }
             Some(other) => {
-                self.handles.insert(service, other);
+                self.handles.insert((service, slot), other);
                 panic!("crash() needs Mode::Processes");
             }
             None => {}
@@ -471,7 +555,13 @@ impl Platform {
     pub async fn restart(&mut self, service: ComponentKind) {
         // Connections pooled to the old process are dead: start with fresh ones.
         self.http = Http::new();
-        let addr = self.topology.addr(service);
+        self.start_replica(service, 0).await;
+    }
+
+    /// Starts one replica (a stopped one, or a spare: scale out) on its port and
+    /// waits until it is live; [`Platform::wait_ready`] waits for its readiness.
+    pub async fn start_replica(&mut self, service: ComponentKind, slot: usize) {
+        let addr = self.replica_addr(service, slot);
         let mut tries = 0;
         let listener = loop {
             match bind(addr).await {
@@ -483,7 +573,7 @@ impl Platform {
                 Err(err) => panic!("rebind {addr}: {err}"),
             }
         };
-        self.run(service, listener).await;
+        self.run(service, slot, listener).await;
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -492,6 +582,10 @@ impl Platform {
 
     pub fn service_url(&self, service: ComponentKind, path: &str) -> String {
         format!("http://{}{path}", self.topology.addr(service))
+    }
+
+    pub fn replica_url(&self, service: ComponentKind, slot: usize, path: &str) -> String {
+        format!("http://{}{path}", self.replica_addr(service, slot))
     }
 
     /// The Prometheus text a component serves on its own `/metrics`.
@@ -568,177 +662,6 @@ impl Platform {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-
-    /// Stock counters straight from the inventory database: (quantity, reserved, sold).
-    pub async fn stock(&self, item_id: i64) -> (i64, i64, i64) {
-        let q = "SELECT quantity, reserved, sold FROM items WHERE id = $1";
-        let url = self.database_url(ComponentKind::Estoque);
-        match self.backend {
-            Backend::Sqlite => {
-                let mut c = sqlx::SqliteConnection::connect(url).await.expect("sqlite");
-                sqlx::query_as(q)
-                    .bind(item_id)
-                    .fetch_one(&mut c)
-                    .await
-                    .expect("stock")
-            }
-            Backend::Postgres => {
-                let mut c = sqlx::PgConnection::connect(url).await.expect("pg");
-                sqlx::query_as(q)
-                    .bind(item_id)
-                    .fetch_one(&mut c)
-                    .await
-                    .expect("stock")
-            }
-        }
-    }
-
-    /// Counts of rows by a query that returns one integer.
-    pub async fn count(&self, database: ComponentKind, sql: &'static str) -> i64 {
-        let url = self.database_url(database);
-        match self.backend {
-            Backend::Sqlite => {
-                let mut c = sqlx::SqliteConnection::connect(url).await.expect("sqlite");
-                sqlx::query_scalar(sql)
-                    .fetch_one(&mut c)
-                    .await
-                    .expect("count")
-            }
-            Backend::Postgres => {
-                let mut c = sqlx::PgConnection::connect(url).await.expect("pg");
-                sqlx::query_scalar(sql)
-                    .fetch_one(&mut c)
-                    .await
-                    .expect("count")
-            }
-        }
-    }
-
-    /// Rows of the inventory database: `(reference, status)` of every reservation,
-    /// and units in committed reservations per item.
-    async fn reservations(&self) -> (HashMap<String, String>, HashMap<i64, i64>) {
-        let q1 = "SELECT reference, status FROM reservations";
-        let q2 = "SELECT l.item_id, CAST(SUM(l.quantity) AS BIGINT) FROM reservation_lines l \
-                  JOIN reservations r ON r.id = l.reservation_id WHERE r.status = 'committed' GROUP BY l.item_id";
-        let url = self.database_url(ComponentKind::Estoque);
-        type Rows = (Vec<(String, String)>, Vec<(i64, i64)>);
-        let (refs, committed): Rows = match self.backend {
-            Backend::Sqlite => {
-                let mut c = sqlx::SqliteConnection::connect(url).await.expect("sqlite");
-                (
-                    sqlx::query_as(q1).fetch_all(&mut c).await.expect("q1"),
-                    sqlx::query_as(q2).fetch_all(&mut c).await.expect("q2"),
-                )
-            }
-            Backend::Postgres => {
-                let mut c = sqlx::PgConnection::connect(url).await.expect("pg");
-                (
-                    sqlx::query_as(q1).fetch_all(&mut c).await.expect("q1"),
-                    sqlx::query_as(q2).fetch_all(&mut c).await.expect("q2"),
-                )
-            }
-        };
-        (refs.into_iter().collect(), committed.into_iter().collect())
-    }
-
-    /// The invariants of SPEC section 5, once the recovery worker has caught up:
-    /// for every item, stock ever added (`added`) = quantity + reserved + sold; every
-    /// paid order has one approved payment of its total and a committed reservation;
-    /// no other order has an approved payment or held stock; nothing is pending.
-    pub async fn assert_invariants(&self, added: &[(i64, i64)]) {
-        let violations = self.invariant_violations(added).await;
-        assert!(
-            violations.is_empty(),
-            "{} invariant violations:\n{}",
-            violations.len(),
-            violations.join("\n")
-        );
-    }
-
-    /// The invariants of [`Platform::assert_invariants`], each broken one described.
-    pub async fn invariant_violations(&self, added: &[(i64, i64)]) -> Vec<String> {
-        let mut out = Vec::new();
-        let orders = self.all("/orders").await;
-        let payments = self.all("/payments").await;
-        let (reservations, committed) = self.reservations().await;
-        let mut by_order: HashMap<i64, &Value> = HashMap::new();
-        for p in &payments {
-            let order_id = p["order_id"].as_i64().unwrap_or(0);
-            if by_order.insert(order_id, p).is_some() {
-                out.push(format!("two payments for order {order_id}"));
-            }
-        }
-        for order in &orders {
-            let id = order["id"].as_i64().unwrap_or(0);
-            let status = order["status"].as_str().unwrap_or("");
-            if status == "pending" {
-                out.push(format!("order {id} still pending"));
-            }
-            let payment = by_order
-                .get(&id)
-                .map(|p| p["status"].as_str().unwrap_or(""));
-            let reservation = reservations.get(&format!("order-{id}")).map(String::as_str);
-            if reservation == Some("held") {
-                out.push(format!("order {id} is {status} but still holds stock"));
-            }
-            if status == "paid" {
-                if reservation != Some("committed") {
-                    out.push(format!(
-                        "paid order {id}: reservation {reservation:?}, not committed"
-                    ));
-                }
-                if order["total"].as_f64().unwrap_or(0.0) > 0.0 {
-                    match by_order.get(&id) {
-                        None => out.push(format!("paid order {id} has no payment")),
-                        Some(p) => {
-                            if p["status"] != "approved" {
-                                out.push(format!("paid order {id}: payment {p}"));
-                            }
-                            if p["amount"] != order["total"] {
-                                out.push(format!("paid order {id}: amount differs from total"));
-                            }
-                        }
-                    }
-                }
-            } else if payment == Some("approved") {
-                out.push(format!(
-                    "order {id} is {status} but has an approved payment"
-                ));
-            }
-        }
-        let known: std::collections::HashSet<i64> =
-            orders.iter().filter_map(|o| o["id"].as_i64()).collect();
-        for (order_id, p) in &by_order {
-            if p["status"] == "approved" && !known.contains(order_id) {
-                out.push(format!(
-                    "approved payment {} for unknown order {order_id}",
-                    p["id"]
-                ));
-            }
-        }
-        for &(item_id, stock_added) in added {
-            let (quantity, reserved, sold) = self.stock(item_id).await;
-            if reserved != 0 {
-                out.push(format!("item {item_id}: {reserved} units still held"));
-            }
-            if quantity + reserved + sold != stock_added {
-                out.push(format!(
-                    "item {item_id}: stock lost or created: {quantity} + {reserved} + {sold} != {stock_added}"
-                ));
-            }
-            let in_committed = committed.get(&item_id).copied().unwrap_or(0);
-            if sold != in_committed {
-                out.push(format!(
-                    "item {item_id}: sold {sold} differs from committed reservations {in_committed}"
-                ));
-            }
-        }
-        let held = reservations.values().filter(|s| *s == "held").count();
-        if held > 0 {
-            out.push(format!("{held} reservations still held"));
-        }
-        out
-    }
 }
 
 impl Drop for Platform {
@@ -789,122 +712,4 @@ pub struct Termination {
     pub status: std::process::ExitStatus,
     /// When the process exited, after the signal.
     pub exited_after: Duration,
-}
-
-/// A response, with its body parsed as JSON when it is JSON.
-#[derive(Debug)]
-pub struct Resp {
-    pub status: u16,
-    pub headers: HeaderMap,
-    pub body: Value,
-    pub text: String,
-}
-
-impl Resp {
-    /// The `code` of an error body.
-    pub fn code(&self) -> &str {
-        self.body["code"].as_str().unwrap_or("")
-    }
-}
-
-#[derive(Clone)]
-pub struct Http {
-    client: Client<HttpConnector, Full<Bytes>>,
-}
-
-impl Default for Http {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Http {
-    pub fn new() -> Self {
-        Self {
-            client: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
-        }
-    }
-
-    pub async fn send(
-        &self,
-        method: &str,
-        url: &str,
-        body: Option<Value>,
-        headers: &[(&str, &str)],
-    ) -> Resp {
-        let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
-        let mut all: Vec<(&str, &str)> = headers.to_vec();
-        if !bytes.is_empty()
-            && !headers
-                .iter()
-                .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-        {
-            all.push(("content-type", "application/json"));
-        }
-        self.raw(method, url, bytes, &all).await
-    }
-
-    /// The status of a GET, or an error if nothing answered.
-    pub async fn try_send(&self, method: &str, url: &str) -> Result<u16, String> {
-        let req = Request::builder()
-            .method(method)
-            .uri(url)
-            .body(Full::new(Bytes::new()))
-            .map_err(|e| e.to_string())?;
-        let response = self.client.request(req).await.map_err(|e| e.to_string())?;
-        Ok(response.status().as_u16())
-    }
-
-    pub async fn raw(
-        &self,
-        method: &str,
-        url: &str,
-        body: Vec<u8>,
-        headers: &[(&str, &str)],
-    ) -> Resp {
-        self.try_raw(method, url, body, headers, Duration::from_secs(30))
-            .await
-            .unwrap_or_else(|e| panic!("{method} {url}: {e}"))
-    }
-
-    /// Like [`Http::raw`], but a failure (no connection, no answer in `timeout`) is an `Err`.
-    pub async fn try_raw(
-        &self,
-        method: &str,
-        url: &str,
-        body: Vec<u8>,
-        headers: &[(&str, &str)],
-        timeout: Duration,
-    ) -> Result<Resp, String> {
-        let mut builder = Request::builder().method(method).uri(url);
-        for (k, v) in headers {
-            builder = builder.header(*k, *v);
-        }
-        let req = builder
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| e.to_string())?;
-        let answer = async {
-            let response = self.client.request(req).await.map_err(|e| e.to_string())?;
-            let status = response.status().as_u16();
-            let headers = response.headers().clone();
-            let bytes = response
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| e.to_string())?
-                .to_bytes();
-            Ok::<_, String>((status, headers, bytes))
-        };
-        let (status, headers, bytes) = tokio::time::timeout(timeout, answer)
-            .await
-            .map_err(|_| format!("no answer in {timeout:?}"))??;
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Ok(Resp {
-            status,
-            headers,
-            body,
-            text,
-        })
-    }
 }
