@@ -24,6 +24,7 @@ use pedidos_veloz::ComponentKind;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+mod durability;
 mod rolling;
 
 /// Orders a second offered during every scenario.

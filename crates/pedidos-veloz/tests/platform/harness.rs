@@ -205,6 +205,9 @@ pub enum Mode {
     InProcess,
     /// Each one a separate `pedidos-veloz` process: crashes are real SIGKILLs.
     Processes,
+    /// All four in one `pedidos-veloz` process, as a user runs it: stopping,
+    /// crashing or restarting any component does it to that one process.
+    AllInOne,
 }
 
 pub struct Platform {
@@ -318,10 +321,82 @@ impl Platform {
             platform.topology.gateway = front.addr();
             platform.front = Some(front);
         }
+        if mode == Mode::AllInOne {
+            // The one process binds every port itself.
+            drop(listeners);
+            platform.spawn_all_in_one().await;
+            return platform;
+        }
         for (service, slot, listener) in listeners {
             platform.run(service, slot, listener).await;
         }
         platform
+    }
+
+    /// Whose handle runs one replica: in `Mode::AllInOne`, the one process's.
+    fn key(&self, service: ComponentKind, slot: usize) -> (ComponentKind, usize) {
+        match self.mode {
+            Mode::AllInOne => (ComponentKind::Gateway, 0),
+            _ => (service, slot),
+        }
+    }
+
+    /// Starts the binary with no subcommand (all four components) on the
+    /// topology's ports and the platform's databases, and waits until it is live.
+    async fn spawn_all_in_one(&mut self) {
+        let port = |kind| self.topology.addr(kind).port().to_string();
+        let mut cmd = self.command("all-in-one.log");
+        cmd.env("GATEWAY_PORT", port(ComponentKind::Gateway))
+            .env("PEDIDOS_PORT", port(ComponentKind::Pedidos))
+            .env("PAGAMENTOS_PORT", port(ComponentKind::Pagamentos))
+            .env("ESTOQUE_PORT", port(ComponentKind::Estoque))
+            .env("INTERNAL_BIND_ADDRESS", "127.0.0.1");
+        for (kind, setting) in [
+            (ComponentKind::Estoque, "ESTOQUE_DATABASE_URL"),
+            (ComponentKind::Pagamentos, "PAGAMENTOS_DATABASE_URL"),
+            (ComponentKind::Pedidos, "PEDIDOS_DATABASE_URL"),
+        ] {
+            cmd.env(setting, self.database_url(kind));
+        }
+        let child = cmd.spawn().expect("spawn pedidos-veloz");
+        self.handles
+            .insert((ComponentKind::Gateway, 0), Handle::Process(child));
+        self.wait_live(
+            &self.service_url(ComponentKind::Gateway, "/livez"),
+            "pedidos-veloz",
+        )
+        .await;
+    }
+
+    /// The binary, with the platform's environment, its output appended to `log`.
+    fn command(&self, log: &str) -> std::process::Command {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join(log))
+            .expect("log file");
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_pedidos-veloz"));
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log);
+        cmd
+    }
+
+    async fn wait_live(&self, live: &str, what: &str) {
+        for _ in 0..200 {
+            if let Ok(Ok(r)) =
+                tokio::time::timeout(Duration::from_millis(200), self.http.try_send("GET", live))
+                    .await
+            {
+                if r == 200 {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{what} did not come up; see its log");
     }
 
     async fn run(
@@ -330,6 +405,13 @@ impl Platform {
         slot: usize,
         listener: tokio::net::TcpListener,
     ) {
+        if self.mode == Mode::AllInOne {
+            drop(listener); // the one process binds every port itself
+            if !self.handles.contains_key(&self.key(service, slot)) {
+                self.spawn_all_in_one().await;
+            }
+            return;
+        }
         if self.mode == Mode::Processes {
             drop(listener); // the child binds the port itself
             self.spawn(service, slot).await;
@@ -369,16 +451,8 @@ impl Platform {
             0 => format!("{}.log", service.command()),
             n => format!("{}-{n}.log", service.command()),
         };
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join(name))
-            .expect("log file");
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_pedidos-veloz"));
+        let mut cmd = self.command(&name);
         cmd.arg(service.command())
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("PORT", self.replica_addr(service, slot).port().to_string())
             .env("PEDIDOS_SERVICE_URL", self.urls(ComponentKind::Pedidos))
             .env(
@@ -392,27 +466,14 @@ impl Platform {
                     .into_iter()
                     .flatten()
                     .map(|(k, v)| (k, v)),
-            )
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log);
+            );
         if let Some(db) = self.config.database_url(service) {
             cmd.env("DATABASE_URL", db);
         }
         let child = cmd.spawn().expect("spawn pedidos-veloz");
         self.handles.insert((service, slot), Handle::Process(child));
         let live = self.replica_url(service, slot, "/livez");
-        for _ in 0..200 {
-            if let Ok(Ok(r)) =
-                tokio::time::timeout(Duration::from_millis(200), self.http.try_send("GET", &live))
-                    .await
-            {
-                if r == 200 {
-                    return;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("{} did not come up; see its log", service.command());
+        self.wait_live(&live, service.command()).await;
     }
 
     /// Waits until one replica answers `/readyz` 200 (its database reachable).
@@ -441,7 +502,7 @@ impl Platform {
 
     /// Graceful stop (SIGTERM for a process): drain, finish in-flight requests, close the pools.
     pub async fn stop(&mut self, service: ComponentKind) {
-        match self.handles.remove(&(service, 0)) {
+        match self.handles.remove(&self.key(service, 0)) {
             Some(Handle::Task { shutdown, task }) => {
                 shutdown.trigger(Duration::ZERO);
                 let _ = task.await;
@@ -473,7 +534,7 @@ impl Platform {
 
     /// [`Platform::terminate`] of one replica.
     pub async fn terminate_replica(&mut self, service: ComponentKind, slot: usize) -> Termination {
-        let Some(Handle::Process(mut child)) = self.handles.remove(&(service, slot)) else {
+        let Some(Handle::Process(mut child)) = self.handles.remove(&self.key(service, slot)) else {
             panic!(
                 "terminate() needs Mode::Processes and a running {}",
                 service.name()
@@ -522,13 +583,14 @@ impl Platform {
 
     /// [`Platform::crash`] of one replica.
     pub async fn crash_replica(&mut self, service: ComponentKind, slot: usize) {
-        match self.handles.remove(&(service, slot)) {
+        let key = self.key(service, slot);
+        match self.handles.remove(&key) {
             Some(Handle::Process(mut child)) => {
                 let _ = child.kill();
                 let _ = tokio::task::spawn_blocking(move || child.wait()).await;
             }
             Some(other) => {
-                self.handles.insert((service, slot), other);
+                self.handles.insert(key, other);
                 panic!("crash() needs Mode::Processes");
             }
             None => {}

@@ -283,8 +283,8 @@ async fn r2_rolling_kill_every_replica() {
     for report in [&during.orders, &during.reads] {
         assert_eq!(report.by_status.get(&500), None, "a 500 during the kills");
         assert!(
-            failed(report) <= 8 * 8,
-            "{} failures in 8 kills: more than the requests in flight",
+            failed(report) <= 8 * 4,
+            "{} failures in 8 kills: more than a few in flight on each",
             failed(report)
         );
     }
