@@ -132,25 +132,7 @@ impl Run {
         tokio::time::sleep(AFTER).await;
         self.stop.cancel();
         let report = self.load.await.expect("load task");
-        let settle_started = Instant::now();
-        let mut caught_up = None;
-        while settle_started.elapsed() < SETTLE {
-            let pending = Http::new()
-                .try_raw(
-                    "GET",
-                    &self.p.url("/orders?status=pending&limit=1"),
-                    Vec::new(),
-                    &[],
-                    Duration::from_secs(5),
-                )
-                .await;
-            if matches!(&pending, Ok(r) if r.status == 200 && r.body.as_array().is_some_and(Vec::is_empty))
-            {
-                caught_up = Some(settle_started.elapsed());
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        let caught_up = caught_up(&self.p).await;
         let violations = self.p.invariant_violations(&self.added).await;
         let orders = self.p.all("/orders").await;
         let mut final_status: BTreeMap<String, usize> = BTreeMap::new();
@@ -187,6 +169,30 @@ impl Run {
         );
         violations.len()
     }
+}
+
+/// Waits until no order is pending (the recovery workers have caught up), asking
+/// through the gateway with a new connection each time: how long that took, or `None`
+/// after `SETTLE`.
+async fn caught_up(p: &Platform) -> Option<Duration> {
+    let started = Instant::now();
+    while started.elapsed() < SETTLE {
+        let pending = Http::new()
+            .try_raw(
+                "GET",
+                &p.url("/orders?status=pending&limit=1"),
+                Vec::new(),
+                &[],
+                Duration::from_secs(5),
+            )
+            .await;
+        if matches!(&pending, Ok(r) if r.status == 200 && r.body.as_array().is_some_and(Vec::is_empty))
+        {
+            return Some(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    None
 }
 
 /// SIGKILL one component mid-load, start it again after `down`.

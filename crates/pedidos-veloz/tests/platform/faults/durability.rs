@@ -84,8 +84,7 @@ async fn d1_all_in_one_on_sqlite_killed_under_load() {
     let back_in = killed.elapsed();
     let settle_started = Instant::now();
     let log = p.log_dir().join("all-in-one.log");
-    let listed = |r: &crate::harness::Resp| r.status == 200;
-    while !listed(&p.get("/orders?status=pending&limit=1").await) {
+    while p.get("/orders?status=pending&limit=1").await.status != 200 {
         assert!(
             settle_started.elapsed() < SETTLE,
             "orders are not listed again after the restart; log:\n{}",

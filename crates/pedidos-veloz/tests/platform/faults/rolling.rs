@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use super::{options, ITEMS, SETTLE, STOCK};
+use super::{caught_up, options, ITEMS, SETTLE, STOCK};
 use crate::harness::{Backend, Http, Mode, Options, Platform};
 use loadgen::{Config, Load, Report, Scenario};
 use pedidos_veloz::ComponentKind;
@@ -117,25 +117,7 @@ impl Cluster {
             orders: self.load.orders.await.expect("order load"),
             reads: self.load.reads.await.expect("read load"),
         };
-        let settle_started = Instant::now();
-        let mut caught_up = None;
-        while settle_started.elapsed() < SETTLE {
-            let pending = Http::new()
-                .try_raw(
-                    "GET",
-                    &self.p.url("/orders?status=pending&limit=1"),
-                    Vec::new(),
-                    &[],
-                    Duration::from_secs(5),
-                )
-                .await;
-            if matches!(&pending, Ok(r) if r.status == 200 && r.body.as_array().is_some_and(Vec::is_empty))
-            {
-                caught_up = Some(settle_started.elapsed());
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        let caught_up = caught_up(&self.p).await;
         let violations = self.p.invariant_violations(&self.added).await;
         let mut by_status: BTreeMap<u16, u64> = during.orders.by_status.clone();
         for (status, n) in &during.reads.by_status {
