@@ -39,6 +39,8 @@ export BACKEND_NETWORK_NAME=pv-ci-e2e-backend
 export GIT_SHA="${GIT_SHA:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}"
 # A processor delay keeps orders in flight long enough to crash pedidos under them.
 export PAYMENT_LATENCY_MS="${PAYMENT_LATENCY_MS:-300}"
+# The image is exercised here, not measured: built without LTO (Cargo.toml, [profile.ci-image]).
+export CARGO_PROFILE="${CARGO_PROFILE:-ci-image}"
 SERVICES=(postgres estoque-service pagamentos-service pedidos-service api-gateway prometheus)
 
 PASSED=0
@@ -209,7 +211,7 @@ else
   grep -vE '^#[0-9]+ (sha256|[0-9.]+ +Compiling)' "$WORK/up.log" | tail -n 40
   die "compose up --build --wait" "the stack did not come up healthy"
 fi
-grep -E 'Compiling pedidos-veloz|Finished .release' "$WORK/up.log" | tail -n 2 | sed 's/^/    /' || true
+grep -E 'Compiling pedidos-veloz|Finished .' "$WORK/up.log" | tail -n 2 | sed 's/^/    /' || true
 size=$(docker image inspect --format '{{.Size}}' "$PEDIDOS_VELOZ_IMAGE")
 runtime_base="$(sed -n 's/^FROM \(gcr\.io\/distroless\/[^ ]*\).*/\1/p' Dockerfile | head -n 1)"
 if base_size=$(docker image inspect --format '{{.Size}}' "$runtime_base" 2> /dev/null); then
