@@ -24,7 +24,10 @@ use pedidos_veloz::ComponentKind;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+mod cluster;
+mod database;
 mod durability;
+mod network;
 mod rolling;
 
 /// Orders a second offered during every scenario.

@@ -21,11 +21,15 @@ use serde_json::Value;
 use sqlx::Connection;
 
 mod front;
+mod hosts;
 mod http;
 mod invariants;
+mod link;
+mod network;
 
 pub use front::Front;
 pub use http::{Http, Resp};
+pub use network::{Network, Peer};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -113,6 +117,13 @@ pub struct Options {
     /// More ports per component, not started: every component's URL list names them
     /// too, so [`Platform::start_replica`] on one scales out with nothing restarted.
     pub spare_replicas: usize,
+    /// Every process on a test host of its own (`Mode::Processes`, root): the
+    /// network between them can then fail ([`Platform::network`]).
+    pub hosts: bool,
+    /// On PostgreSQL, the platform connects as a login role of its own that owns
+    /// its database, not as the admin URL's superuser: what production does, and
+    /// what makes the database's limits (`CONNECTION LIMIT`) apply to it.
+    pub own_role: bool,
 }
 
 impl Default for Options {
@@ -134,6 +145,8 @@ impl Default for Options {
             env: Vec::new(),
             replicas: 1,
             spare_replicas: 0,
+            hosts: false,
+            own_role: false,
         }
     }
 }
@@ -228,7 +241,10 @@ pub struct Platform {
     handles: HashMap<(ComponentKind, usize), Handle>,
     service_env: HashMap<ComponentKind, Vec<(String, String)>>,
     dir: tempfile::TempDir,
-    pg_database: Option<(String, String)>,
+    /// The admin URL, the test database and its own role (if any), to drop them.
+    pg_database: Option<(String, String, bool)>,
+    /// The test hosts, with [`Options::hosts`].
+    network: Option<Network>,
 }
 
 impl Platform {
@@ -246,6 +262,10 @@ impl Platform {
             options.replicas >= 1 && (mode == Mode::Processes || slots_per_component == 1),
             "replicas need Mode::Processes"
         );
+        assert!(
+            mode == Mode::Processes || !options.hosts,
+            "test hosts need Mode::Processes"
+        );
         let dir = tempfile::tempdir().expect("temp dir");
         let env = options.environment();
         let mut vars = env.clone();
@@ -258,14 +278,24 @@ impl Platform {
                 let mut conn = sqlx::PgConnection::connect(&admin)
                     .await
                     .expect("connect to the PostgreSQL admin URL");
-                sqlx::query(&format!("CREATE DATABASE {name}"))
-                    .execute(&mut conn)
-                    .await
-                    .expect("create test database");
-                let base = admin
+                let mut base = admin
                     .rsplit_once('/')
                     .map(|(b, _)| b.to_owned())
                     .unwrap_or(admin.clone());
+                let create = if options.own_role {
+                    sqlx::query(&format!("CREATE ROLE {name} LOGIN"))
+                        .execute(&mut conn)
+                        .await
+                        .expect("create the test role");
+                    base = with_user(&base, &name);
+                    format!("CREATE DATABASE {name} OWNER {name}")
+                } else {
+                    format!("CREATE DATABASE {name}")
+                };
+                sqlx::query(&create)
+                    .execute(&mut conn)
+                    .await
+                    .expect("create test database");
                 // The three services share one fresh database: their tables and migration versions are disjoint.
                 let url = format!("{base}/{name}");
                 for setting in [
@@ -275,7 +305,7 @@ impl Platform {
                 ] {
                     vars.push((setting.to_owned(), url.clone()));
                 }
-                Some((admin, name))
+                Some((admin, name, options.own_role))
             }
         };
         let cli = Cli::from_env_vars(&vars).unwrap_or_else(|e| panic!("the test settings: {e}"));
@@ -301,7 +331,33 @@ impl Platform {
             service_env: HashMap::new(),
             dir,
             pg_database,
+            network: None,
         };
+        if options.hosts {
+            let database = (backend == Backend::Postgres)
+                .then(|| network::database_addr(&postgres_admin_url()));
+            let network = Network::create(slots_per_component, database).await;
+            for service in ComponentKind::ALL {
+                let addrs: Vec<SocketAddr> = (0..slots_per_component)
+                    .map(|slot| network.addr(service, slot))
+                    .collect();
+                platform.topology.set(service, addrs[0]);
+                platform.slots.insert(service, addrs);
+            }
+            if slots_per_component > 1 {
+                let gateways = platform.slots[&ComponentKind::Gateway].clone();
+                let front = Front::start(any, gateways).await;
+                platform.topology.gateway = front.addr();
+                platform.front = Some(front);
+            }
+            platform.network = Some(network);
+            for service in ComponentKind::ALL {
+                for slot in 0..options.replicas {
+                    platform.run(service, slot, None).await;
+                }
+            }
+            return platform;
+        }
         // Bind everything first so each component knows where the others are.
         let mut listeners = Vec::new();
         for service in ComponentKind::ALL {
@@ -328,7 +384,7 @@ impl Platform {
             return platform;
         }
         for (service, slot, listener) in listeners {
-            platform.run(service, slot, listener).await;
+            platform.run(service, slot, Some(listener)).await;
         }
         platform
     }
@@ -345,7 +401,7 @@ impl Platform {
     /// topology's ports and the platform's databases, and waits until it is live.
     async fn spawn_all_in_one(&mut self) {
         let port = |kind| self.topology.addr(kind).port().to_string();
-        let mut cmd = self.command("all-in-one.log");
+        let mut cmd = self.command(None, "all-in-one.log");
         cmd.env("GATEWAY_PORT", port(ComponentKind::Gateway))
             .env("PEDIDOS_PORT", port(ComponentKind::Pedidos))
             .env("PAGAMENTOS_PORT", port(ComponentKind::Pagamentos))
@@ -368,14 +424,19 @@ impl Platform {
         .await;
     }
 
-    /// The binary, with the platform's environment, its output appended to `log`.
-    fn command(&self, log: &str) -> std::process::Command {
+    /// The binary, with the platform's environment, its output appended to `log`;
+    /// on the test host of `replica` if the platform has them.
+    fn command(&self, replica: Option<(ComponentKind, usize)>, log: &str) -> std::process::Command {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.dir.path().join(log))
             .expect("log file");
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_pedidos-veloz"));
+        let binary = env!("CARGO_BIN_EXE_pedidos-veloz");
+        let mut cmd = match (&self.network, replica) {
+            (Some(network), Some((kind, slot))) => network.command(kind, slot, binary),
+            _ => std::process::Command::new(binary),
+        };
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .envs(self.env.iter().map(|(k, v)| (k, v)))
@@ -403,7 +464,7 @@ impl Platform {
         &mut self,
         service: ComponentKind,
         slot: usize,
-        listener: tokio::net::TcpListener,
+        listener: Option<tokio::net::TcpListener>,
     ) {
         if self.mode == Mode::AllInOne {
             drop(listener); // the one process binds every port itself
@@ -417,6 +478,7 @@ impl Platform {
             self.spawn(service, slot).await;
             return;
         }
+        let listener = listener.expect("an in-process component needs its listener");
         let shutdown = Shutdown::new();
         let component = build(service, &self.config, &self.common, &self.topology)
             .await
@@ -436,8 +498,11 @@ impl Platform {
         self.slots[&service][slot]
     }
 
-    /// Every replica's URL, comma-separated: how its callers are told about them.
-    fn urls(&self, service: ComponentKind) -> String {
+    /// Every replica's URL, comma-separated: how `caller` is told about them.
+    fn urls(&self, caller: ComponentKind, service: ComponentKind) -> String {
+        if let Some(network) = &self.network {
+            return network.urls(caller, service);
+        }
         let urls: Vec<String> = self.slots[&service]
             .iter()
             .map(|addr| pedidos_veloz::url(*addr))
@@ -451,15 +516,21 @@ impl Platform {
             0 => format!("{}.log", service.command()),
             n => format!("{}-{n}.log", service.command()),
         };
-        let mut cmd = self.command(&name);
+        let mut cmd = self.command(Some((service, slot)), &name);
         cmd.arg(service.command())
             .env("PORT", self.replica_addr(service, slot).port().to_string())
-            .env("PEDIDOS_SERVICE_URL", self.urls(ComponentKind::Pedidos))
+            .env(
+                "PEDIDOS_SERVICE_URL",
+                self.urls(service, ComponentKind::Pedidos),
+            )
             .env(
                 "PAGAMENTOS_SERVICE_URL",
-                self.urls(ComponentKind::Pagamentos),
+                self.urls(service, ComponentKind::Pagamentos),
             )
-            .env("ESTOQUE_SERVICE_URL", self.urls(ComponentKind::Estoque))
+            .env(
+                "ESTOQUE_SERVICE_URL",
+                self.urls(service, ComponentKind::Estoque),
+            )
             .envs(
                 self.service_env
                     .get(&service)
@@ -468,7 +539,16 @@ impl Platform {
                     .map(|(k, v)| (k, v)),
             );
         if let Some(db) = self.config.database_url(service) {
-            cmd.env("DATABASE_URL", db);
+            match &self.network {
+                Some(network) if self.backend == Backend::Postgres => {
+                    cmd.env("DATABASE_URL", network.database_url(db))
+                }
+                _ => cmd.env("DATABASE_URL", db),
+            };
+        }
+        if self.network.is_some() {
+            // Its own host: every address of it is the test's.
+            cmd.env("BIND_ADDRESS", "0.0.0.0");
         }
         let child = cmd.spawn().expect("spawn pedidos-veloz");
         self.handles.insert((service, slot), Handle::Process(child));
@@ -623,6 +703,11 @@ impl Platform {
     /// Starts one replica (a stopped one, or a spare: scale out) on its port and
     /// waits until it is live; [`Platform::wait_ready`] waits for its readiness.
     pub async fn start_replica(&mut self, service: ComponentKind, slot: usize) {
+        if self.network.is_some() {
+            // Its address is on its own host: nothing of this machine to wait for.
+            self.run(service, slot, None).await;
+            return;
+        }
         let addr = self.replica_addr(service, slot);
         let mut tries = 0;
         let listener = loop {
@@ -635,7 +720,25 @@ impl Platform {
                 Err(err) => panic!("rebind {addr}: {err}"),
             }
         };
-        self.run(service, slot, listener).await;
+        self.run(service, slot, Some(listener)).await;
+    }
+
+    /// The platform's PostgreSQL database, as the admin URL's superuser reaches it
+    /// (another client of the same server), and its name.
+    pub fn admin_database(&self) -> (String, &str) {
+        let (admin, name, _) = self
+            .pg_database
+            .as_ref()
+            .expect("the platform is not on PostgreSQL");
+        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+        (format!("{base}/{name}"), name)
+    }
+
+    /// The test hosts, to put faults on the links between them ([`Options::hosts`]).
+    pub fn network(&self) -> &Network {
+        self.network
+            .as_ref()
+            .expect("the platform was started without Options::hosts")
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -740,7 +843,7 @@ impl Drop for Platform {
                 }
             }
         }
-        if let Some((admin, name)) = self.pg_database.take() {
+        if let Some((admin, name, own_role)) = self.pg_database.take() {
             // Best effort, in the background: the test's runtime is going away.
             std::thread::spawn(move || {
                 if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
@@ -754,6 +857,11 @@ impl Drop for Platform {
                             ))
                             .execute(&mut conn)
                             .await;
+                            if own_role {
+                                let _ = sqlx::query(&format!("DROP ROLE IF EXISTS {name}"))
+                                    .execute(&mut conn)
+                                    .await;
+                            }
                         }
                     });
                 }
@@ -762,6 +870,13 @@ impl Drop for Platform {
             .ok();
         }
     }
+}
+
+/// `postgres://user@host/…` with another user (and no password).
+pub fn with_user(url: &str, user: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url));
+    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    format!("{scheme}://{user}@{host}")
 }
 
 /// How a process went down after SIGTERM.

@@ -6,20 +6,12 @@
 //! one is added and removed (HPA). Each prints one row: requests sent, answers by
 //! status, p99 during the change next to p99 at rest, violations.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use super::{caught_up, options, ITEMS, SETTLE, STOCK};
-use crate::harness::{Backend, Http, Mode, Options, Platform};
-use loadgen::{Config, Load, Report, Scenario};
+use super::cluster::{failed, Cluster};
+use super::options;
+use crate::harness::{Http, Options, Platform};
 use pedidos_veloz::ComponentKind;
-use tokio_util::sync::CancellationToken;
-
-/// Orders a second, and reads a second (item pages and single items).
-const ORDER_RATE: f64 = 15.0;
-const READ_RATE: f64 = 60.0;
-/// Each load alone before the change: the latency at rest.
-const AT_REST: Duration = Duration::from_secs(5);
 
 /// Callers and the front stop choosing a draining replica within a probe period or a
 /// pooled connection's life (1 s): the delay leaves them twice that.
@@ -40,139 +32,6 @@ const COMPONENTS: [ComponentKind; 4] = [
     ComponentKind::Pedidos,
     ComponentKind::Gateway,
 ];
-
-/// The two loads of a run, or their reports.
-struct Loads<T> {
-    orders: T,
-    reads: T,
-}
-
-struct Cluster {
-    p: Platform,
-    added: Vec<(i64, i64)>,
-    rest: Loads<Report>,
-    stop: CancellationToken,
-    load: Loads<tokio::task::JoinHandle<Report>>,
-}
-
-impl Cluster {
-    /// Starts two replicas of everything, measures each load at rest, then starts
-    /// both loads in the background.
-    async fn start() -> Cluster {
-        let p = Platform::start_in(Mode::Processes, Backend::Postgres, replicated()).await;
-        let mut added = Vec::new();
-        for n in 0..ITEMS {
-            added.push((p.item(&format!("Réplica {n}"), STOCK, 9.9).await, STOCK));
-        }
-        let ids: Vec<i64> = added.iter().map(|(id, _)| *id).collect();
-        let orders = Scenario::OrderSpread {
-            item_ids: ids.clone(),
-        };
-        let reads = Scenario::Browse;
-        let idle = CancellationToken::new();
-        let rest = Loads {
-            orders: tokio::spawn(loadgen::run(
-                config(&p, orders.clone(), ORDER_RATE, AT_REST),
-                idle.clone(),
-            )),
-            reads: tokio::spawn(loadgen::run(
-                config(&p, reads.clone(), READ_RATE, AT_REST),
-                idle,
-            )),
-        };
-        let rest = Loads {
-            orders: rest.orders.await.expect("load at rest"),
-            reads: rest.reads.await.expect("load at rest"),
-        };
-        let stop = CancellationToken::new();
-        // Long enough for any change: the run ends the load with `stop`.
-        let until_stopped = Duration::from_secs(600);
-        let load = Loads {
-            orders: tokio::spawn(loadgen::run(
-                config(&p, orders, ORDER_RATE, until_stopped),
-                stop.clone(),
-            )),
-            reads: tokio::spawn(loadgen::run(
-                config(&p, reads, READ_RATE, until_stopped),
-                stop.clone(),
-            )),
-        };
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        Cluster {
-            p,
-            added,
-            rest,
-            stop,
-            load,
-        }
-    }
-
-    /// Keeps the load on a little longer, stops it, waits for every order to finish
-    /// and checks the invariants; prints the row and returns the loads' reports and
-    /// the violations.
-    async fn finish(self, name: &str, notes: &[String]) -> (Loads<Report>, Vec<String>) {
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        self.stop.cancel();
-        let during = Loads {
-            orders: self.load.orders.await.expect("order load"),
-            reads: self.load.reads.await.expect("read load"),
-        };
-        let caught_up = caught_up(&self.p).await;
-        let violations = self.p.invariant_violations(&self.added).await;
-        let mut by_status: BTreeMap<u16, u64> = during.orders.by_status.clone();
-        for (status, n) in &during.reads.by_status {
-            *by_status.entry(*status).or_default() += n;
-        }
-        let statuses: Vec<String> = by_status.iter().map(|(s, n)| format!("{s}:{n}")).collect();
-        println!(
-            "FAULT {:<22} sent={:<5} answered=[{}] transport_errors={} p99 orders={:.0}ms (at rest {:.0}ms) reads={:.0}ms (at rest {:.0}ms) | caught_up_in={} | violations={} | {}",
-            name,
-            during.orders.sent + during.reads.sent,
-            statuses.join(" "),
-            during.orders.transport_errors + during.reads.transport_errors,
-            during.orders.p99_ms,
-            self.rest.orders.p99_ms,
-            during.reads.p99_ms,
-            self.rest.reads.p99_ms,
-            caught_up.map_or("NOT (60 s)".to_owned(), |d| format!("{:.1}s", d.as_secs_f64())),
-            violations.len(),
-            notes.join("; "),
-        );
-        for v in &violations {
-            println!("  violation: {v}");
-        }
-        assert!(
-            caught_up.is_some(),
-            "{name}: orders still pending after {SETTLE:?}"
-        );
-        (during, violations)
-    }
-}
-
-fn config(p: &Platform, scenario: Scenario, rate: f64, duration: Duration) -> Config {
-    Config {
-        base_url: p.url(""),
-        scenario,
-        load: Load::Open {
-            rate_per_s: rate,
-            max_in_flight: 256,
-        },
-        duration,
-        warmup: Duration::ZERO,
-        request_timeout: Duration::from_secs(15),
-    }
-}
-
-/// Answers that are failures: 5xx, and requests that got no answer at all.
-fn failed(report: &Report) -> u64 {
-    let server_errors: u64 = report
-        .by_status
-        .iter()
-        .filter(|(status, _)| **status >= 500)
-        .map(|(_, n)| n)
-        .sum();
-    server_errors + report.transport_errors
-}
 
 /// Requests a replica's own `/metrics` counts, all routes and statuses together.
 async fn requests_served(p: &Platform, service: ComponentKind, slot: usize) -> f64 {
@@ -241,14 +100,14 @@ async fn roll(c: &mut Cluster, removal: Removal) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "fault injection: minutes, PostgreSQL; run with --ignored"]
 async fn r1_rolling_update_sigterm_every_replica() {
-    let mut c = Cluster::start().await;
+    let mut c = Cluster::start(replicated()).await;
     let started = Instant::now();
     let mut notes = roll(&mut c, Removal::Terminate).await;
     notes.insert(
         0,
         format!("roll took {:.1}s", started.elapsed().as_secs_f64()),
     );
-    let (during, violations) = c.finish("rolling update SIGTERM", &notes).await;
+    let (during, violations) = c.finish("rolling update SIGTERM", None, &notes).await;
     assert_eq!(failed(&during.orders), 0, "orders failed during the roll");
     assert_eq!(failed(&during.reads), 0, "reads failed during the roll");
     assert!(violations.is_empty(), "invariant violations");
@@ -257,9 +116,9 @@ async fn r1_rolling_update_sigterm_every_replica() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "fault injection: minutes, PostgreSQL; run with --ignored"]
 async fn r2_rolling_kill_every_replica() {
-    let mut c = Cluster::start().await;
+    let mut c = Cluster::start(replicated()).await;
     let notes = roll(&mut c, Removal::Kill).await;
-    let (during, violations) = c.finish("rolling SIGKILL", &notes).await;
+    let (during, violations) = c.finish("rolling SIGKILL", None, &notes).await;
     // Only requests in flight on a killed process may fail, each with a status that
     // says so (502/503/504) or, for a killed gateway, a broken connection: never a 500.
     for report in [&during.orders, &during.reads] {
@@ -276,7 +135,7 @@ async fn r2_rolling_kill_every_replica() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "fault injection: minutes, PostgreSQL; run with --ignored"]
 async fn r3_scale_out_and_in() {
-    let mut c = Cluster::start().await;
+    let mut c = Cluster::start(replicated()).await;
     let scaled = [ComponentKind::Pedidos, ComponentKind::Estoque];
     for service in scaled {
         c.p.start_replica(service, 2).await;
@@ -298,7 +157,7 @@ async fn r3_scale_out_and_in() {
         let t = c.p.terminate_replica(service, 2).await;
         assert!(t.status.success(), "{}: exit {}", service.name(), t.status);
     }
-    let (during, violations) = c.finish("scale out and in", &notes).await;
+    let (during, violations) = c.finish("scale out and in", None, &notes).await;
     for (n, service) in scaled.iter().enumerate() {
         assert!(
             after[n] - before[n] >= 20.0,

@@ -34,7 +34,7 @@ impl Platform {
     }
 
     /// Counts of rows by a query that returns one integer.
-    pub async fn count(&self, database: ComponentKind, sql: &'static str) -> i64 {
+    pub async fn count(&self, database: ComponentKind, sql: &str) -> i64 {
         let url = self.database_url(database);
         match self.backend {
             Backend::Sqlite => {
