@@ -29,6 +29,7 @@ mod database;
 mod durability;
 mod network;
 mod rolling;
+mod soak;
 
 /// Orders a second offered during every scenario.
 const RATE: f64 = 25.0;

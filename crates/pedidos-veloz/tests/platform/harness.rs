@@ -723,6 +723,14 @@ impl Platform {
         self.run(service, slot, Some(listener)).await;
     }
 
+    /// The process id of one replica, if it runs as a process of its own.
+    pub fn pid(&self, service: ComponentKind, slot: usize) -> Option<u32> {
+        match self.handles.get(&self.key(service, slot)) {
+            Some(Handle::Process(child)) => Some(child.id()),
+            _ => None,
+        }
+    }
+
     /// The platform's PostgreSQL database, as the admin URL's superuser reaches it
     /// (another client of the same server), and its name.
     pub fn admin_database(&self) -> (String, &str) {

@@ -22,7 +22,7 @@ const CONNECTION_LIMIT: usize = 30;
 
 /// The platform as production runs it: a role of its own, not a superuser, so the
 /// database's limits apply to it.
-fn own_role() -> Options {
+pub(super) fn own_role() -> Options {
     Options {
         own_role: true,
         ..options()
@@ -37,11 +37,11 @@ async fn other_session(c: &Cluster) -> PgConnection {
         .expect("connect to the platform's database")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "fault injection: minutes, PostgreSQL; run with --ignored"]
-async fn p1_connections_exhausted_by_another_client() {
-    let c = Cluster::start(own_role()).await;
-    let mut admin = other_session(&c).await;
+/// Another client takes every connection the platform's database allows (its
+/// limit lowered to [`CONNECTION_LIMIT`]) for `lasts`, and the platform's open
+/// connections are terminated, so its pools must open new ones. Returns a note.
+pub(super) async fn exhaust_connections(c: &Cluster, lasts: Duration) -> String {
+    let mut admin = other_session(c).await;
     let (_, db) = c.p.admin_database();
     let db = db.to_owned();
     let hog_role = format!("{db}_hog");
@@ -59,7 +59,7 @@ async fn p1_connections_exhausted_by_another_client() {
         // A greedy client: takes every connection it can get, and any that frees up.
         let mut held = Vec::new();
         let mut most = 0;
-        while started.elapsed() < PRESSURE {
+        while started.elapsed() < lasts {
             match PgConnection::connect(&hog_url).await {
                 Ok(conn) => held.push(conn),
                 Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
@@ -72,7 +72,6 @@ async fn p1_connections_exhausted_by_another_client() {
         most
     });
     tokio::time::sleep(Duration::from_millis(500)).await;
-    // The platform's pools must open new connections: the full database refuses them.
     let terminated: i64 = sqlx::query_scalar(
         "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1 AND usename = $1",
     )
@@ -87,52 +86,60 @@ async fn p1_connections_exhausted_by_another_client() {
     ] {
         sqlx::query(&sql).execute(&mut admin).await.expect(&sql);
     }
-    let notes = [format!(
-        "limit {CONNECTION_LIMIT}: the other client held up to {most}, \
+    format!(
+        "connection limit {CONNECTION_LIMIT}: the other client held up to {most}, \
          {terminated} of the platform's connections terminated"
-    )];
-    c.judge_after_heal("connections exhausted", &notes).await;
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "fault injection: minutes, PostgreSQL; run with --ignored"]
+async fn p1_connections_exhausted_by_another_client() {
+    let c = Cluster::start(own_role()).await;
+    let note = exhaust_connections(&c, PRESSURE).await;
+    c.judge_after_heal("connections exhausted", &[note], 0)
+        .await;
 }
 
 /// Holds `lock` (a statement that takes a lock) in a transaction of another session
-/// for [`PRESSURE`], then rolls it back.
-async fn hold_lock(c: Cluster, name: &str, lock: &str, bind: Option<i64>) {
-    let mut session = other_session(&c).await;
+/// for `lasts`, then rolls it back. Returns a note.
+pub(super) async fn hold_lock(
+    c: &Cluster,
+    lock: &str,
+    bind: Option<i64>,
+    lasts: Duration,
+) -> String {
+    let mut session = other_session(c).await;
     let mut tx = session.begin().await.expect("begin");
     let mut query = sqlx::query(lock);
     if let Some(id) = bind {
         query = query.bind(id);
     }
     query.execute(&mut *tx).await.expect(lock);
-    tokio::time::sleep(PRESSURE).await;
+    tokio::time::sleep(lasts).await;
     tx.rollback().await.expect("rollback");
-    let notes = [format!("{lock} held {:.0}s", PRESSURE.as_secs_f64())];
-    c.judge_after_heal(name, &notes).await;
+    format!("{lock} held {:.0}s", lasts.as_secs_f64())
 }
+
+/// The row lock of [`hold_lock`] on one item.
+pub(super) const ROW_LOCK: &str = "SELECT id FROM items WHERE id = $1 FOR UPDATE";
+/// The table lock of [`hold_lock`] that stalls every statement on items.
+pub(super) const TABLE_LOCK: &str = "LOCK TABLE items IN ACCESS EXCLUSIVE MODE";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "fault injection: minutes, PostgreSQL; run with --ignored"]
 async fn p2_row_lock_held_on_the_hot_item() {
     let c = Cluster::start(own_role()).await;
     let hot = c.item_ids()[0];
-    hold_lock(
-        c,
-        "row lock on the hot item",
-        "SELECT id FROM items WHERE id = $1 FOR UPDATE",
-        Some(hot),
-    )
-    .await;
+    let note = hold_lock(&c, ROW_LOCK, Some(hot), PRESSURE).await;
+    c.judge_after_heal("row lock on the hot item", &[note], 0)
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "fault injection: minutes, PostgreSQL; run with --ignored"]
 async fn p3_every_statement_on_items_stalled() {
     let c = Cluster::start(own_role()).await;
-    hold_lock(
-        c,
-        "items table locked",
-        "LOCK TABLE items IN ACCESS EXCLUSIVE MODE",
-        None,
-    )
-    .await;
+    let note = hold_lock(&c, TABLE_LOCK, None, PRESSURE).await;
+    c.judge_after_heal("items table locked", &[note], 0).await;
 }

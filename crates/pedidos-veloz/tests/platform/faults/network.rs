@@ -29,7 +29,7 @@ async fn under_fault(name: &str, lasts: Duration, fault: impl FnOnce(&Network)) 
     fault(c.p.network());
     tokio::time::sleep(lasts).await;
     c.p.network().heal();
-    c.judge_after_heal(name, &[format!("fault {:.0}s", lasts.as_secs_f64())])
+    c.judge_after_heal(name, &[format!("fault {:.0}s", lasts.as_secs_f64())], 0)
         .await;
 }
 
