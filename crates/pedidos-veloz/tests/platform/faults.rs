@@ -37,7 +37,7 @@ const RATE: f64 = 25.0;
 const STOCK: i64 = 1_000_000;
 /// Items the orders spread over.
 const ITEMS: usize = 4;
-/// Load before the fault, so that sagas are in flight when it strikes.
+/// The load alone before the fault, measured as the latency at rest.
 const BEFORE: Duration = Duration::from_secs(4);
 /// Load after the fault has ended.
 const AFTER: Duration = Duration::from_secs(6);
@@ -65,6 +65,8 @@ struct Run {
     added: Vec<(i64, i64)>,
     stop: CancellationToken,
     load: tokio::task::JoinHandle<Report>,
+    /// The same load before the fault: the latency at rest.
+    rest: Report,
     notes: Vec<String>,
 }
 
@@ -89,15 +91,22 @@ impl Run {
             warmup: Duration::ZERO,
             request_timeout: Duration::from_secs(15),
         };
+        let at_rest = Config {
+            duration: BEFORE,
+            ..config.clone()
+        };
+        let rest = loadgen::run(at_rest, CancellationToken::new()).await;
         let stop = CancellationToken::new();
         let load = tokio::spawn(loadgen::run(config, stop.clone()));
-        tokio::time::sleep(BEFORE).await;
+        // Sagas in flight when the fault strikes.
+        tokio::time::sleep(Duration::from_secs(1)).await;
         Run {
             name,
             p,
             added,
             stop,
             load,
+            rest,
             notes: Vec::new(),
         }
     }
@@ -151,12 +160,13 @@ impl Run {
             .map(|(s, n)| format!("{s}:{n}"))
             .collect();
         println!(
-            "FAULT {:<22} sent={:<5} answered=[{}] transport_errors={} p99={:.0}ms | recovered_in={:.1}s (after the fault) caught_up_in={} | orders={:?} | violations={}{}",
+            "FAULT {:<22} sent={:<5} answered=[{}] transport_errors={} p99={:.0}ms (at rest {:.0}ms) | recovered_in={:.1}s (after the fault) caught_up_in={} | orders={:?} | violations={}{}",
             self.name,
             report.sent,
             statuses.join(" "),
             report.transport_errors,
             report.p99_ms,
+            self.rest.p99_ms,
             recovered.as_secs_f64(),
             caught_up.map_or("NOT (60 s)".to_owned(), |d| format!("{:.1}s", d.as_secs_f64())),
             final_status,

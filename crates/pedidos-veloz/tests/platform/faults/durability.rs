@@ -23,6 +23,19 @@ struct Seen {
     by_status: BTreeMap<u16, u64>,
     created: Vec<i64>,
     no_answer: u64,
+    /// For each answer: when its request was sent (since the load began) and how
+    /// long the answer took.
+    latencies: Vec<(Duration, Duration)>,
+}
+
+/// Before the kill (4 s in), the first 3 s are the latency at rest.
+const AT_REST: Duration = Duration::from_secs(3);
+
+/// The 99th percentile of `latencies` in milliseconds (0 for none).
+fn p99_ms(mut latencies: Vec<Duration>) -> f64 {
+    latencies.sort();
+    let at = (latencies.len() * 99).div_ceil(100).saturating_sub(1);
+    latencies.get(at).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -42,6 +55,7 @@ async fn d1_all_in_one_on_sqlite_killed_under_load() {
     let seen = Arc::new(Mutex::new(Seen::default()));
     let stop = CancellationToken::new();
     let mut clients = Vec::new();
+    let began = Instant::now();
     for client in 0..CLIENTS {
         let (url, seen, stop) = (p.url("/orders"), seen.clone(), stop.clone());
         let item = added[client % added.len()].0;
@@ -51,6 +65,7 @@ async fn d1_all_in_one_on_sqlite_killed_under_load() {
                 .to_string()
                 .into_bytes();
             while !stop.is_cancelled() {
+                let sent = Instant::now();
                 let answer = http
                     .try_raw(
                         "POST",
@@ -63,6 +78,8 @@ async fn d1_all_in_one_on_sqlite_killed_under_load() {
                 let Ok(mut seen) = seen.lock() else { return };
                 match answer {
                     Ok(r) => {
+                        seen.latencies
+                            .push((sent.duration_since(began), sent.elapsed()));
                         *seen.by_status.entry(r.status).or_default() += 1;
                         if r.status == 201 {
                             seen.created.push(r.body["order"]["id"].as_i64().unwrap_or(-1));
@@ -113,12 +130,15 @@ async fn d1_all_in_one_on_sqlite_killed_under_load() {
         .iter()
         .map(|(s, n)| format!("{s}:{n}"))
         .collect();
+    let (rest, during): (Vec<_>, Vec<_>) = seen.latencies.iter().partition(|(at, _)| *at < AT_REST);
     println!(
-        "FAULT {:<22} sent={:<5} answered=[{}] transport_errors={} | back_in={:.1}s caught_up_in={:.1}s | created_201={} | violations={}",
+        "FAULT {:<22} sent={:<5} answered=[{}] transport_errors={} p99 orders={:.0}ms (at rest {:.0}ms) | back_in={:.1}s caught_up_in={:.1}s | created_201={} | violations={}",
         "all-in-one SQLite kill",
         seen.by_status.values().sum::<u64>() + seen.no_answer,
         statuses.join(" "),
         seen.no_answer,
+        p99_ms(during.iter().map(|(_, d)| *d).collect()),
+        p99_ms(rest.iter().map(|(_, d)| *d).collect()),
         back_in.as_secs_f64(),
         caught_up.as_secs_f64(),
         seen.created.len(),

@@ -15,13 +15,20 @@
 use std::io::Write;
 use std::net::Ipv4Addr;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 
-/// Every namespace of one run is named `pvnet<pid>-…`: a later run removes those of
-/// a run that died before cleaning up.
+/// Every namespace of one run is named `pvnet<pid>x<n>-…`: a later run removes those
+/// of a run that died before cleaning up.
 const PREFIX: &str = "pvnet";
+
+/// Segments made by this process so far: the kernel removes a deleted namespace's
+/// devices in the background, so each segment has names of its own.
+static SEGMENTS: AtomicU32 = AtomicU32::new(0);
 
 pub struct Hosts {
     run: String,
+    /// Short, for interface names (15 bytes at most).
+    tag: String,
     /// The first three octets of the segment.
     net: [u8; 3],
     names: Vec<String>,
@@ -31,10 +38,14 @@ impl Hosts {
     /// Makes the segment with one host per name (their addresses in that order).
     pub fn create(names: &[String]) -> Hosts {
         remove_stale();
-        let run = format!("{PREFIX}{}", std::process::id());
+        let n = SEGMENTS.fetch_add(1, Ordering::Relaxed);
+        let pid = std::process::id();
+        let run = format!("{PREFIX}{pid}x{n}");
+        let tag = format!("{:06x}", (u64::from(pid) * 64 + u64::from(n)) % 0x100_0000);
         let net = free_subnet();
         let hosts = Hosts {
             run,
+            tag,
             net,
             names: names.to_vec(),
         };
@@ -94,9 +105,9 @@ impl Hosts {
         format!("{}-{}", self.run, self.names[host])
     }
 
-    /// Interface names have 15 bytes at most: the pid's last digits and an index.
+    /// Interface names have 15 bytes at most: the segment's tag and an index.
     fn veth_name(&self, n: usize) -> String {
-        format!("pv{}v{n}", std::process::id() % 100_000)
+        format!("pv{}v{n}", self.tag)
     }
 
     /// Where this process is on the segment.
@@ -152,7 +163,9 @@ impl Hosts {
 
 impl Drop for Hosts {
     fn drop(&mut self) {
-        // The veth pairs go with the namespaces that hold one of their ends.
+        // The veth pairs go with the namespaces that hold one of their ends; this
+        // process's own end is removed at once, not when the kernel gets to it.
+        let _ = quiet_ip(&["link", "del", &self.veth_name(0)]);
         for n in 0..self.names.len() {
             let _ = quiet_ip(&["netns", "del", &self.namespace(n)]);
         }
