@@ -12,7 +12,7 @@ use sqlx::{Connection, PgConnection};
 
 use super::cluster::Cluster;
 use super::options;
-use crate::harness::{postgres_admin_url, with_user, Options};
+use crate::harness::{with_user, Options};
 
 /// How long each pressure lasts.
 const PRESSURE: Duration = Duration::from_secs(10);
@@ -51,9 +51,7 @@ pub(super) async fn exhaust_connections(c: &Cluster, lasts: Duration) -> String 
     ] {
         sqlx::query(&sql).execute(&mut admin).await.expect(&sql);
     }
-    let base = postgres_admin_url();
-    let base = base.rsplit_once('/').map_or(base.as_str(), |(b, _)| b);
-    let hog_url = format!("{}/{db}", with_user(base, &hog_role));
+    let hog_url = with_user(&c.p.admin_database().0, &hog_role);
     let started = Instant::now();
     let hog = tokio::spawn(async move {
         // A greedy client: takes every connection it can get, and any that frees up.
