@@ -1,8 +1,8 @@
 //! Several replicas behind one service: the endpoints of a list of URLs, each host
 //! name re-resolved to every address it has (what `docker compose up --scale` and a
 //! Kubernetes headless Service give), round-robin over those not taken out, and
-//! passive health: an endpoint that refused a connection or answered 503 is left out
-//! for a while.
+//! passive health: an endpoint that refused a connection, answered 503 or did not
+//! answer in time is left out for a while.
 //!
 //! Resolution is lazy: the first pick after `refresh_every` starts one lookup in the
 //! background and goes on with the endpoints it has; a lookup that fails keeps the

@@ -191,7 +191,9 @@ impl ServiceClient {
                 }
                 _ => false,
             };
-            if matches!(&result, Err(CallError::Unreachable))
+            // A replica that refused, said it cannot serve, or did not answer in
+            // time is left out for a while: the next calls go to the others.
+            if matches!(&result, Err(CallError::Unreachable | CallError::Timeout))
                 || matches!(&result, Ok(a) if a.status == StatusCode::SERVICE_UNAVAILABLE)
             {
                 self.endpoints.eject(&endpoint);

@@ -1,5 +1,6 @@
-//! A service client over three replicas of which one is gone and one answers 503:
-//! what is sent again to another replica, what is not, and which replicas are left out.
+//! A service client over replicas of which one is gone, one answers 503 or one never
+//! answers: what is sent again to another replica, what is not, and which replicas
+//! are left out.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -91,4 +92,44 @@ async fn a_call_that_is_not_idempotent_is_sent_again_only_if_it_never_left() {
     assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(busy_calls.load(Ordering::SeqCst), 1);
     assert_eq!(healthy_calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_replica_that_does_not_answer_in_time_is_left_out() {
+    // Accepts connections (the kernel does) and never answers: a replica stalled on
+    // its database, or behind a link that drops packets.
+    let stalled = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let stalled_url = format!("http://{}", stalled.local_addr().unwrap());
+    let (healthy, healthy_calls) = replica(StatusCode::OK).await;
+    let endpoints = Endpoints::parse(
+        "estoque-service",
+        &format!("{stalled_url},{healthy}"),
+        Balancing::default(),
+    )
+    .unwrap();
+    let client = ServiceClient::new(endpoints, Duration::from_millis(200), 4, Retry::Unsent);
+    let mut timeouts = 0;
+    for _ in 0..6 {
+        match client
+            .call(Method::POST, "/reservations", NO_BODY, "r", None)
+            .await
+        {
+            Ok(answer) => assert_eq!(answer.status, StatusCode::OK),
+            Err(platform::client::CallError::Timeout) => timeouts += 1,
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    // Round-robin would send three of six to the stalled replica: one timeout, then
+    // it is left out.
+    assert_eq!(timeouts, 1);
+    assert_eq!(healthy_calls.load(Ordering::SeqCst), 5);
+    let endpoints = client.endpoints();
+    let out: Vec<String> = endpoints
+        .all()
+        .iter()
+        .filter(|e| endpoints.is_ejected(e))
+        .map(|e| format!("http://{}", e.authority))
+        .collect();
+    assert_eq!(out, vec![stalled_url]);
+    drop(stalled);
 }

@@ -187,6 +187,8 @@ async fn forward(
         let last = tokio::time::Instant::now() >= deadline || tried.len() + 1 >= attempts;
         let failure = match result {
             Err(_) => {
+                // No answer in time: the next calls go to the other replicas first.
+                upstream.endpoints.eject(&endpoint);
                 gateway.metrics.observe(backend, started.elapsed());
                 gateway.metrics.error(backend, Failure::Timeout);
                 return Err(CallError::Timeout.to_api_error(backend.name()));

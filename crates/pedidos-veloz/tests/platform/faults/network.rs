@@ -98,3 +98,22 @@ async fn n4_silent_link_between_gateway_and_orders() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "fault injection: minutes, PostgreSQL, root; run with --ignored"]
+async fn n5_one_of_two_inventory_replicas_cut_off_from_postgres() {
+    // Two processes of everything: the cut-off replica answers 503 (its database
+    // unreachable) and its callers eject it, so the other one serves.
+    let options = Options {
+        replicas: 2,
+        ..hosted()
+    };
+    let c = Cluster::start(options).await;
+    c.p.network()
+        .drop_packets_of(ComponentKind::Estoque, 0, Peer::Database, 100);
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    c.p.network().heal();
+    let notes = ["estoque replica 0 of 2 cut off 10s".to_owned()];
+    c.judge_after_heal("estoque 1 of 2 cut off from postgres", &notes, 0)
+        .await;
+}

@@ -131,6 +131,13 @@ impl Network {
     /// Drops `percent` % of the packets (100: all, a partition) between every host of
     /// `from` and `to`, both ways, silently: no RST, no ICMP, only timeouts tell.
     pub fn drop_packets(&self, from: ComponentKind, to: Peer, percent: u32) {
+        for slot in 0..self.slots {
+            self.drop_packets_of(from, slot, to, percent);
+        }
+    }
+
+    /// [`Network::drop_packets`] for one replica of `from` only.
+    pub fn drop_packets_of(&self, from: ComponentKind, slot: usize, to: Peer, percent: u32) {
         assert!((1..=100).contains(&percent), "a share of packets: 1-100 %");
         let chance = match percent {
             100 => String::new(),
@@ -144,9 +151,7 @@ impl Network {
                  add rule inet pvfault in ip saddr {ip} tcp sport {port} {chance}drop\n"
             );
         }
-        for slot in 0..self.slots {
-            self.hosts.nft(self.host(from, slot), &script);
-        }
+        self.hosts.nft(self.host(from, slot), &script);
     }
 
     /// Holds every chunk between `from` and `to` for `min..=max`, each way.
