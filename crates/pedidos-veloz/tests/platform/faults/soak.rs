@@ -273,7 +273,15 @@ async fn s1_chaos_soak() {
         let at = minutes * 60.0 - (ends - Instant::now()).as_secs_f64();
         watch.sample_memory = true;
         let what = apply(&mut c, fault).await;
-        println!("soak: {at:>6.0}s {what}");
+        let rss: Vec<String> = watch
+            .rss
+            .iter()
+            .map(|(name, (_, _, last, _))| format!("{name} {:.0}", *last as f64 / 1024.0))
+            .collect();
+        println!(
+            "soak: {at:>6.0}s {what} | RSS MiB before it: {}",
+            rss.join(", ")
+        );
         done.push(format!("{at:.0}s {fault:?}"));
         watch.check(&c).await;
     }
