@@ -305,27 +305,33 @@ phase_end
 
 # ------------------------------------------------------------------ 5. crash pedidos-service mid-order
 phase_start "kill -s KILL pedidos-service with orders in flight"
-INITIAL=(40 40 40)
+INITIAL=(100 100 100)
 ITEMS=()
 for i in "${!INITIAL[@]}"; do
   req POST /items "{\"name\": \"crash-item-$i\", \"quantity\": ${INITIAL[$i]}, \"price\": 10.5}"
   [ "$CODE" = 201 ] || die "crash items" "POST /items: $CODE $(head -c 200 "$WORK/body")"
   ITEMS+=("$(jq_py 'print(d["id"])')")
 done
-N_ORDERS=48
+N_ORDERS=96
 mkdir -p "$WORK/orders"
 for n in $(seq 1 "$N_ORDERS"); do
   a=${ITEMS[$((n % 3))]} b=${ITEMS[$(((n + 1) % 3))]}
   printf '{"customer": "crash-%d", "items": [{"item_id": %d, "quantity": %d}, {"item_id": %d, "quantity": %d}]}\n' \
     "$n" "$a" $((n % 3 + 1)) "$b" $(((n + 1) % 2 + 1)) > "$WORK/orders/$n.json"
 done
-# 8 clients; each order waits PAYMENT_LATENCY_MS at the processor.
+# 8 clients; each order waits PAYMENT_LATENCY_MS at the processor: about 4 s of orders.
 (cd "$WORK/orders" && ls | xargs -P 8 -I{} sh -c \
   'curl -s -o /dev/null -w "%{http_code}\n" --max-time 60 -H "Content-Type: application/json" -d @{} "$0/orders" >> ../codes.txt' "$GW") &
 LOAD_PID=$!
-sleep 1.5
+sleep 1
 psql_pedidos() { dc exec -T postgres psql -U "${POSTGRES_USER:-postgres}" -d pedidos_db -Atc "$1"; }
-PENDING_AT_KILL="$(psql_pedidos "select count(*) from orders where status = 'pending'")"
+# Killed as soon as sagas are seen in flight (the first orders may still be connecting).
+PENDING_AT_KILL=0
+for _ in $(seq 1 20); do
+  PENDING_AT_KILL="$(psql_pedidos "select count(*) from orders where status = 'pending'")"
+  [ "${PENDING_AT_KILL:-0}" -ge 1 ] && break
+  sleep 0.2
+done
 dc kill -s KILL pedidos-service > /dev/null 2>&1
 KILLED_AT=$SECONDS
 sleep 2
