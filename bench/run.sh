@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole performance comparison (targets: docs/performance.md), on this machine, in one command:
 #
-#     bench/run.sh              # full run, ~20 minutes (5 of them the soak)
-#     QUICK=1 bench/run.sh      # smoke run, ~4 minutes: 1 run per point, short soak
+#     bench/run.sh                      # full run, ~25 minutes (5 of them the soak)
+#     QUICK=1 bench/run.sh              # smoke run, ~5 minutes: 1 run per point, short soak
+#     ONLY=observability bench/run.sh   # only step 2 below
 #
 # Writes bench/results/*.json (one file per measurement), bench/results/summary.json,
 # bench/results/summary.md and bench/results/chart.png. See docs/performance.md.
@@ -10,15 +11,20 @@
 # What it does, in order (every comparison is measured in the same run, interleaved):
 #   1. builds the release binaries (pedidos-veloz, loadgen); installs nginx, wrk and a
 #      Python venv with matplotlib when they are missing;
-#   2. PostgreSQL: fresh databases, start-up to /readyz on a new and on an existing
+#   2. observability: the all-in-one process on SQLite as a user gets it (JSON request
+#      logs at info, 10 % declines: "defaults"), the same exporting every trace to a
+#      local OTLP sink ("traced", `loadgen otlp-sink`), and with logs and traces off
+#      and no declines ("bare", what the figures below use); GET /items/{id} and
+#      POST /orders at 64 clients, each with the platform's CPU time per request;
+#   3. PostgreSQL: fresh databases, start-up to /readyz on a new and on an existing
 #      database, seed the 14-item catalogue, GET /items through the gateway, straight
 #      to estoque-service, through nginx (bench/nginx.conf) and through the gateway
 #      run as its own process (as on Kubernetes), with loadgen and wrk;
 #      then 86 more items and POST /orders (one hot item; spread) at 16 and 64
 #      clients interleaved with pgbench running the same transactions
 #      (bench/pgbench_order.sql), and the 5-minute open-load soak with RSS samples;
-#   3. SQLite: the same orders and reads;
-#   4. bench/summarize.py: min/median/max per point, ratios, chart.
+#   4. SQLite: the same orders and reads;
+#   5. bench/summarize.py: min/median/max per point, ratios, chart.
 #
 # Settings (environment): RUNS (3), DUR (8s), WARM (2s), SOAK (5m), SOAK_RATE (300),
 # PG (postgres://postgres@127.0.0.1:5432), BASE_PORT (25000), CATALOGUE (14: the items
@@ -39,6 +45,8 @@ BASE_PORT=${BASE_PORT:-25000}
 ITEMS=${ITEMS:-100}
 CATALOGUE=${CATALOGUE:-14}
 GW=$BASE_PORT; ORD=$((BASE_PORT + 1)); PAY=$((BASE_PORT + 2)); INV=$((BASE_PORT + 3)); NGX=$((BASE_PORT + 80))
+OTLP=$((BASE_PORT + 81))
+ONLY=${ONLY:-}
 SPLIT=$((BASE_PORT + 10))
 DUR_S=${DUR%s}
 WORK=$(mktemp -d /tmp/pv-bench.XXXXXX)
@@ -47,12 +55,14 @@ LOADGEN=$ROOT/target/release/loadgen
 PLATFORM_PID=""
 NGINX_PID=""
 SPLIT_PID=""
+SINK_PID=""
 
 log() { printf '\n== %s  %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 
 cleanup() {
     [ -n "$NGINX_PID" ] && kill "$NGINX_PID" 2>/dev/null || true
     [ -n "$SPLIT_PID" ] && kill "$SPLIT_PID" 2>/dev/null || true
+    [ -n "$SINK_PID" ] && kill "$SINK_PID" 2>/dev/null || true
     [ -n "$PLATFORM_PID" ] && kill "$PLATFORM_PID" 2>/dev/null || true
     wait 2>/dev/null || true
 }
@@ -123,6 +133,39 @@ stop_platform() {
 lg() {
     local name=$1; shift
     "$LOADGEN" run --duration "$DUR" --warmup "$WARM" --json "$OUT/$name.json" --label "$name" "$@" | sed 's/^/   /'
+}
+
+# cpu_ticks <pid>: user + system CPU time of a process so far, in clock ticks
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# lg_cpu <file> <pid> <args...>: a warm-up run, then the measured one (JSON as lg) with
+# the process's CPU time per answered request added to its report (the load generator
+# runs in its own process and is not counted).
+lg_cpu() {
+    local name=$1 pid=$2 t0 t1; shift 2
+    "$LOADGEN" run --duration "$WARM" --warmup 0s "$@" > /dev/null
+    t0=$(cpu_ticks "$pid")
+    "$LOADGEN" run --duration "$DUR" --warmup 0s --json "$OUT/$name.json" --label "$name" "$@" | sed 's/^/   /'
+    t1=$(cpu_ticks "$pid")
+    python3 - "$OUT/$name.json" "$((t1 - t0))" "$(getconf CLK_TCK)" <<'PY'
+import json, sys
+path, ticks, hz = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+d = json.load(open(path))
+answered = sum(d["report"]["by_status"].values())
+d["report"]["cpu_us_per_request"] = ticks / hz * 1e6 / answered if answered else None
+json.dump(d, open(path, "w"), indent=2)
+print("   cpu: %.0f us per request (%d answers, %.2f CPU s)" % (d["report"]["cpu_us_per_request"] or 0, answered, ticks / hz))
+PY
+}
+
+# obs_env <defaults|traced|bare>: the settings of one observability configuration
+obs_env() {
+    unset OTEL_EXPORTER_OTLP_ENDPOINT
+    case $1 in
+        defaults) export LOG_LEVEL=info PAYMENT_DECLINE_RATE=0.1 ;;
+        traced) export LOG_LEVEL=info PAYMENT_DECLINE_RATE=0.1 OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$OTLP ;;
+        bare) export LOG_LEVEL=warn PAYMENT_DECLINE_RATE=0 ;;
+    esac
 }
 
 # pgb <file> <clients> <lo> <hi>: pgbench of the order transactions
@@ -253,7 +296,44 @@ startup_block() {
     done
 }
 
-# ---- 2. PostgreSQL ----------------------------------------------------------------
+# ---- 2. observability -------------------------------------------------------------
+observability_block() {
+    log "observability: OTLP sink on 127.0.0.1:$OTLP"
+    "$LOADGEN" otlp-sink --listen "127.0.0.1:$OTLP" > "$WORK/otlp-sink.log" 2>&1 &
+    SINK_PID=$!
+    platform_env sqlite
+    export PEDIDOS_DATA_DIR=$WORK/obs-sqlite
+    obs_env bare
+    start_platform obs-fresh
+    seed_catalogue
+    seed_rest
+    for r in $(seq "$RUNS"); do
+        for config in defaults traced bare; do
+            stop_platform
+            obs_env "$config"
+            start_platform "obs-$config"
+            log "observability $config: GET /items/{id}, POST /orders spread, 64 clients, run $r"
+            lg_cpu "obs-$config-get-item-c64-r$r" "$PLATFORM_PID" --url "http://127.0.0.1:$GW" --scenario get --path "/items/$HOT" -c 64
+            lg_cpu "obs-$config-order-spread-c64-r$r" "$PLATFORM_PID" --url "http://127.0.0.1:$GW" --scenario order-spread --items "$IDS" -c 64
+        done
+    done
+    stop_platform
+    kill -TERM "$SINK_PID" 2> /dev/null || true
+    wait "$SINK_PID" 2> /dev/null || true
+    SINK_PID=""
+    echo "   OTLP sink: $(tail -n 1 "$WORK/otlp-sink.log")"
+    obs_env bare
+}
+observability_block
+
+if [ "$ONLY" = observability ]; then
+    log "summary"
+    bench/.venv/bin/python bench/summarize.py "$OUT"
+    rm -rf "$WORK"
+    exit 0
+fi
+
+# ---- 3. PostgreSQL ----------------------------------------------------------------
 log "PostgreSQL: fresh databases"
 fresh_pg_dbs
 platform_env pg
@@ -276,7 +356,7 @@ echo "   RSS before soak: $(grep VmRSS /proc/$PLATFORM_PID/status)"
     --json "$OUT/pg-soak.json" --label pg-soak | sed 's/^/   /'
 stop_platform
 
-# ---- 3. SQLite --------------------------------------------------------------------
+# ---- 4. SQLite --------------------------------------------------------------------
 log "SQLite: fresh data dir"
 platform_env sqlite
 start_platform sqlite-fresh
@@ -293,7 +373,7 @@ for f in "$WORK"/startup-*.txt; do
 done
 cp "$WORK/platform.log" "$OUT/platform.log.txt" 2>/dev/null || true
 
-# ---- 4. summary -------------------------------------------------------------------
+# ---- 5. summary -------------------------------------------------------------------
 log "summary"
 bench/.venv/bin/python bench/summarize.py "$OUT"
 rm -rf "$WORK"

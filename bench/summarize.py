@@ -53,7 +53,7 @@ if machine.exists():
     summary["machine"] = json.loads(machine.read_text())
 for point in sorted(runs):
     row = {}
-    for key in ("rps", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "latency_avg_ms"):
+    for key in ("rps", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "latency_avg_ms", "cpu_us_per_request"):
         stats = mmm(field(point, key))
         if stats:
             row[key] = stats
@@ -82,6 +82,15 @@ summary["ratios"] = {
     "nginx_added_p50_ms_c1": diff("pg-get-item-nginx-c1", "pg-get-item-direct-c1"),
     "gateway_added_p50_ms_c64_vs_nginx": diff("pg-get-item-gateway-c64", "pg-get-item-nginx-c64"),
 }
+# Observability: the same platform as a user runs it ("defaults"), exporting traces
+# ("traced"), and bare; throughput ratios and CPU time per request, per run.
+for what in ("get-item", "order-spread"):
+    key = what.replace("-", "_")
+    for config in ("defaults", "traced"):
+        summary["ratios"][f"obs_{config}_vs_bare_{key}_c64"] = ratio(f"obs-{config}-{what}-c64", f"obs-bare-{what}-c64")
+        summary["ratios"][f"obs_{config}_vs_bare_{key}_c64_cpu_per_request"] = ratio(
+            f"obs-{config}-{what}-c64", f"obs-bare-{what}-c64", "cpu_us_per_request"
+        )
 for name, data in singles.items():
     if name.startswith("startup-"):
         summary["points"][name] = {"startup_ms": mmm(data["startup_ms"]), "all": data["startup_ms"]}
@@ -120,6 +129,9 @@ def rng(point, key="rps", unit="", nd=1):
     return f"{fmt(s['min'], unit, nd)} / {fmt(s['max'], unit, nd)}" if s else "n/a"
 
 
+for what, text in (("get_item", "GET /items/{id}"), ("order_spread", "POST /orders")):
+    r = summary["ratios"].get(f"obs_traced_vs_bare_{what}_c64")
+    target(f"traced (info logs, OTLP export) >= 0.9x bare, {text} c64", r and r["median"], r and f"{r['min']:.2f} / {r['max']:.2f}", r is not None and r["median"] >= 0.9, "x", 2)
 v = med("pg-order-hot-c64")
 target("PG POST /orders hot c64 >= 1,500/s", v, rng("pg-order-hot-c64"), v is not None and v >= 1500, "/s")
 v = med("pg-order-hot-c64", "p99_ms")
