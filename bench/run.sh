@@ -3,7 +3,7 @@
 #
 #     bench/run.sh                      # full run, ~25 minutes (5 of them the soak)
 #     QUICK=1 bench/run.sh              # smoke run, ~5 minutes: 1 run per point, short soak
-#     ONLY=observability bench/run.sh   # only step 2 below
+#     ONLY=observability bench/run.sh   # only step 2 below, into bench/results/observability/
 #
 # Writes bench/results/*.json (one file per measurement), bench/results/summary.json,
 # bench/results/summary.md and bench/results/chart.png. See docs/performance.md.
@@ -32,7 +32,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-OUT=$ROOT/bench/results
+ONLY=${ONLY:-}
+# A partial run (ONLY=…) keeps the last full run's results: it writes beside them.
+OUT=$ROOT/bench/results${ONLY:+/$ONLY}
 QUICK=${QUICK:-0}
 if [ "$QUICK" = 1 ]; then
     RUNS=${RUNS:-1}; DUR=${DUR:-4s}; WARM=${WARM:-1s}; SOAK=${SOAK:-30s}
@@ -46,7 +48,6 @@ ITEMS=${ITEMS:-100}
 CATALOGUE=${CATALOGUE:-14}
 GW=$BASE_PORT; ORD=$((BASE_PORT + 1)); PAY=$((BASE_PORT + 2)); INV=$((BASE_PORT + 3)); NGX=$((BASE_PORT + 80))
 OTLP=$((BASE_PORT + 81))
-ONLY=${ONLY:-}
 SPLIT=$((BASE_PORT + 10))
 DUR_S=${DUR%s}
 WORK=$(mktemp -d /tmp/pv-bench.XXXXXX)
