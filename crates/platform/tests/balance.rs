@@ -41,6 +41,17 @@ async fn client(urls: &[&str], retry: Retry) -> ServiceClient {
     ServiceClient::new(endpoints, Duration::from_secs(2), 4, retry)
 }
 
+/// The URLs of the replicas the client leaves out now.
+fn left_out(client: &ServiceClient) -> Vec<String> {
+    let endpoints = client.endpoints();
+    endpoints
+        .all()
+        .iter()
+        .filter(|e| endpoints.is_ejected(e))
+        .map(|e| format!("http://{}", e.authority))
+        .collect()
+}
+
 #[tokio::test]
 async fn idempotent_calls_reach_the_one_healthy_replica_and_the_others_are_left_out() {
     let closed = gone().await;
@@ -57,13 +68,7 @@ async fn idempotent_calls_reach_the_one_healthy_replica_and_the_others_are_left_
     assert_eq!(healthy_calls.load(Ordering::SeqCst), 6);
     // Once answered 503, the busy replica is left out: it is not called six times.
     assert_eq!(busy_calls.load(Ordering::SeqCst), 1);
-    let endpoints = client.endpoints();
-    let out: Vec<String> = endpoints
-        .all()
-        .iter()
-        .filter(|e| endpoints.is_ejected(e))
-        .map(|e| format!("http://{}", e.authority))
-        .collect();
+    let out = left_out(&client);
     assert_eq!(out.len(), 2, "{out:?}");
     assert!(out.contains(&closed) && out.contains(&busy), "{out:?}");
 }
@@ -123,13 +128,7 @@ async fn a_replica_that_does_not_answer_in_time_is_left_out() {
     // it is left out.
     assert_eq!(timeouts, 1);
     assert_eq!(healthy_calls.load(Ordering::SeqCst), 5);
-    let endpoints = client.endpoints();
-    let out: Vec<String> = endpoints
-        .all()
-        .iter()
-        .filter(|e| endpoints.is_ejected(e))
-        .map(|e| format!("http://{}", e.authority))
-        .collect();
+    let out = left_out(&client);
     assert_eq!(out, vec![stalled_url]);
     drop(stalled);
 }
