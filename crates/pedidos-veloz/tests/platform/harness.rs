@@ -481,20 +481,34 @@ impl Platform {
 
     /// Every element of a paginated list, following `Link` headers.
     pub async fn all(&self, path: &str) -> Vec<Value> {
+        self.try_all(path, Duration::from_secs(60))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Platform::all`] that says which page was not answered 200 (or not within
+    /// `timeout`) instead of panicking: for reads while a fault is on.
+    pub async fn try_all(&self, path: &str, timeout: Duration) -> Result<Vec<Value>, String> {
         let mut out = Vec::new();
         let mut next = Some(format!(
             "{path}{}limit=1000",
             if path.contains('?') { "&" } else { "?" }
         ));
         while let Some(p) = next.take() {
-            let r = self.get(&p).await;
-            assert_eq!(r.status, 200, "GET {p}: {}", r.text);
+            let r = self
+                .http
+                .try_raw("GET", &self.url(&p), Vec::new(), &[], timeout)
+                .await
+                .map_err(|e| format!("GET {p}: {e}"))?;
+            if r.status != 200 {
+                return Err(format!("GET {p}: {} {}", r.status, r.text));
+            }
             out.extend(r.body.as_array().cloned().unwrap_or_default());
             if let Some(link) = r.headers.get("link").and_then(|v| v.to_str().ok()) {
                 next = link.split(['<', '>']).nth(1).map(str::to_owned);
             }
         }
-        out
+        Ok(out)
     }
 
     /// Waits until no order is pending (the recovery worker caught up), or panics.

@@ -184,10 +184,15 @@ fn config(p: &Platform, scenario: Scenario, rate: f64, duration: Duration) -> Co
 
 /// Answers that are failures: 5xx, and requests that got no answer at all.
 pub(super) fn failed(report: &Report) -> u64 {
+    server_errors_but(report, &[])
+}
+
+/// Requests that got no answer, and 5xx answers whose status is not in `clear`.
+fn server_errors_but(report: &Report, clear: &[u16]) -> u64 {
     let server_errors: u64 = report
         .by_status
         .iter()
-        .filter(|(status, _)| **status >= 500)
+        .filter(|(status, _)| **status >= 500 && !clear.contains(status))
         .map(|(_, n)| n)
         .sum();
     server_errors + report.transport_errors
@@ -202,13 +207,7 @@ const RECOVERY: Duration = Duration::from_secs(10);
 /// Statuses that are not a clear answer: a server error that says nothing about
 /// what happened (500, 502), and requests that got no answer in time.
 fn unclear(report: &Report) -> u64 {
-    let unclear: u64 = report
-        .by_status
-        .iter()
-        .filter(|(status, _)| **status >= 500 && !matches!(**status, 503 | 504))
-        .map(|(_, n)| n)
-        .sum();
-    unclear + report.transport_errors
+    server_errors_but(report, &[503, 504])
 }
 
 /// How long after now every order placed until now is final (read from pedidos'

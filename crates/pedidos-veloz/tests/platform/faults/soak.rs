@@ -29,11 +29,13 @@ use rand::{Rng, SeedableRng};
 use super::cluster::Cluster;
 use super::database::{exhaust_connections, hold_lock, own_role, ROW_LOCK, TABLE_LOCK};
 use super::STOCK;
-use crate::harness::{Http, Options, Peer, Platform};
+use crate::harness::{Options, Peer, Platform};
 use pedidos_veloz::ComponentKind;
 
 /// How long each fault lasts.
 const FAULT: Duration = Duration::from_secs(10);
+/// How long a page of a list may take while a fault is on.
+const LIST_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often the stock is checked through the API, and memory sampled.
 const CHECK_EVERY: Duration = Duration::from_secs(5);
 
@@ -88,7 +90,7 @@ impl Watch {
     async fn check(&mut self, c: &Cluster) {
         if let (Some(before), Some(items), Some(after)) = (
             units_in(c, "/orders?status=paid", &["paid"]).await,
-            get_all(c, "/items").await,
+            c.p.try_all("/items", LIST_TIMEOUT).await.ok(),
             units_in(c, "/orders", &["paid", "pending"]).await,
         ) {
             self.checks += 1;
@@ -130,36 +132,10 @@ impl Watch {
     }
 }
 
-/// Every element of a paginated list through the gateway, or `None` if any page
-/// was not answered 200 (a fault on).
-async fn get_all(c: &Cluster, path: &str) -> Option<Vec<serde_json::Value>> {
-    let mut out = Vec::new();
-    let separator = if path.contains('?') { '&' } else { '?' };
-    let mut next = Some(c.p.url(&format!("{path}{separator}limit=1000")));
-    while let Some(url) = next.take() {
-        let r = Http::new()
-            .try_raw("GET", &url, Vec::new(), &[], Duration::from_secs(5))
-            .await
-            .ok()
-            .filter(|r| r.status == 200)?;
-        out.extend(r.body.as_array().cloned().unwrap_or_default());
-        next = r
-            .headers
-            .get("link")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|link| link.split(['<', '>']).nth(1))
-            .map(|next| match next.starts_with("http") {
-                true => next.to_owned(),
-                false => c.p.url(next),
-            });
-    }
-    Some(out)
-}
-
 /// Units of each item in the orders of `list` whose status is one of `statuses`.
 async fn units_in(c: &Cluster, list: &str, statuses: &[&str]) -> Option<HashMap<i64, i64>> {
     let mut units = HashMap::new();
-    for order in get_all(c, list).await? {
+    for order in c.p.try_all(list, LIST_TIMEOUT).await.ok()? {
         if !statuses.contains(&order["status"].as_str().unwrap_or_default()) {
             continue;
         }
