@@ -124,14 +124,23 @@ pub async fn track(State(ctx): State<RequestContext>, mut req: Request, next: Ne
         .get(&X_REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    span.in_scope(|| {
-        if status >= 500 {
-            tracing::warn!(component = ctx.component, request_id, trace_id = %trace_id, method, route = %route, status, latency_ms, "request");
-        } else {
-            tracing::info!(component = ctx.component, request_id, trace_id = %trace_id, method, route = %route, status, latency_ms, "request");
-        }
-    });
+    // Written outside the request's span: the line already has every field of the span,
+    // and inside it the trace layer would copy the line into the span as an event.
+    drop(span);
+    if status >= 500 {
+        tracing::warn!(component = ctx.component, request_id, trace_id = %trace_id, method, route = %route, status, latency_ms, "request");
+    } else if is_probe(&route) && status < 400 {
+        // Probes and scrapes arrive every few seconds from every probe and scraper.
+        tracing::debug!(component = ctx.component, request_id, trace_id = %trace_id, method, route = %route, status, latency_ms, "request");
+    } else {
+        tracing::info!(component = ctx.component, request_id, trace_id = %trace_id, method, route = %route, status, latency_ms, "request");
+    }
     response
+}
+
+/// The routes of health probes and metric scrapes, whose answers are logged at debug.
+fn is_probe(route: &str) -> bool {
+    matches!(route, "/livez" | "/readyz" | "/metrics")
 }
 
 /// The trace id written when a request has no trace (as OpenTelemetry prints an invalid one).

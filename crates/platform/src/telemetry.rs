@@ -90,7 +90,20 @@ pub fn init(format: LogFormat, level: &str, service: &str) -> Telemetry {
         }
     }
     let provider = provider.build();
-    let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer("pedidos-veloz"));
+    // Only what a trace reader uses: the span's own fields, kind and status. The
+    // layer's defaults add source location, thread and target attributes to every span
+    // and time every poll of an instrumented future (busy/idle); nothing here reads the
+    // OpenTelemetry context of the current thread (calls take it from their span:
+    // `inject_from`), so none is attached on entering a span. Measured
+    // (docs/performance.md): a GET through the gateway with every span exported, 208 →
+    // 181 µs of CPU.
+    let otel = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer("pedidos-veloz"))
+        .with_location(false)
+        .with_threads(false)
+        .with_target(false)
+        .with_tracked_inactivity(false)
+        .with_context_activation(false);
     let registry = tracing_subscriber::registry().with(filter).with(otel);
     let result = match format.resolve() {
         LogFormat::Json => registry

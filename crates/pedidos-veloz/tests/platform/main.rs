@@ -11,6 +11,7 @@ mod faults;
 mod gateway;
 mod hostile;
 mod identity;
+mod logs;
 mod monitoring;
 mod oidc;
 mod saga;
