@@ -1,45 +1,54 @@
 #!/usr/bin/env bash
 # The whole performance comparison (targets: docs/performance.md), on this machine, in one command:
 #
-#     bench/run.sh                      # full run, ~25 minutes (5 of them the soak)
-#     QUICK=1 bench/run.sh              # smoke run, ~5 minutes: 1 run per point, short soak
-#     ONLY=observability bench/run.sh   # only step 2 below, into bench/results/observability/
+#     bench/run.sh                      # full run, ~45 minutes (5 of them the soak)
+#     QUICK=1 bench/run.sh              # smoke run, ~12 minutes: 1 run per point, short soak
+#     ONLY=observability bench/run.sh   # one step (observability, pg, four or sqlite),
+#                                       # into bench/results/<step>/
 #
 # Writes bench/results/*.json (one file per measurement), bench/results/summary.json,
 # bench/results/summary.md and bench/results/chart.png. See docs/performance.md.
 #
+# Every figure is of the default configuration (JSON request logs at info, 10 % of
+# payments declined, metrics on), except where "bare" or "logs off" says otherwise.
 # What it does, in order (every comparison is measured in the same run, interleaved):
 #   1. builds the release binaries (pedidos-veloz, loadgen); installs nginx, wrk and a
 #      Python venv with matplotlib when they are missing;
-#   2. observability: the all-in-one process on SQLite as a user gets it (JSON request
-#      logs at info, 10 % declines: "defaults"), the same exporting every trace to a
-#      local OTLP sink ("traced", `loadgen otlp-sink`), and with logs and traces off
-#      and no declines ("bare", what the figures below use); GET /items/{id} and
-#      POST /orders at 64 clients, each with the platform's CPU time per request;
+#   2. observability: the all-in-one process on SQLite in the default configuration,
+#      the same exporting every span to a local OTLP sink (`loadgen otlp-sink`:
+#      "traced"), and "bare" (logs and traces off, no declines); GET /items/{id} and
+#      POST /orders at 64 clients, each with the process's CPU time per request;
 #   3. PostgreSQL: fresh databases, start-up to /readyz on a new and on an existing
-#      database, seed the 14-item catalogue, GET /items through the gateway, straight
-#      to estoque-service, through nginx (bench/nginx.conf) and through the gateway
-#      run as its own process (as on Kubernetes), with loadgen and wrk;
-#      then 86 more items and POST /orders (one hot item; spread) at 16 and 64
-#      clients interleaved with pgbench running the same transactions
-#      (bench/pgbench_order.sql), and the 5-minute open-load soak with RSS samples;
-#   4. SQLite: the same orders and reads;
-#   5. bench/summarize.py: min/median/max per point, ratios, chart.
+#      database, seed the 14-item catalogue, GET /items through the gateway and straight
+#      to estoque-service; the proxies: GET /items/{id} through the all-in-one gateway,
+#      through the gateway as its own process, through nginx (bench/nginx.conf) and
+#      straight, with loadgen and wrk, with access logs on (the gateway's info line,
+#      nginx's default access_log) and off; 86 more items, POST /orders (one hot item;
+#      spread) at 16 and 64 clients interleaved with pgbench running the same
+#      transactions (bench/pgbench_order.sql); the open model (fixed arrival rates at 50
+#      and 80 % of the measured maximum); the 5-minute open-load soak with RSS samples;
+#   4. the deployed shape: the four components as four processes on the same databases,
+#      next to the all-in-one process, orders (hot, spread), GET and mixed, with the CPU
+#      time per request of every process;
+#   5. SQLite: the reads, the orders and the open model;
+#   6. bench/summarize.py: min/median/max per point, ratios, targets, chart.
 #
-# Settings (environment): RUNS (3), DUR (8s), WARM (2s), SOAK (5m), SOAK_RATE (300),
-# PG (postgres://postgres@127.0.0.1:5432), BASE_PORT (25000), CATALOGUE (14: the items
-# GET /items returns, as in the Flask original's baseline), ITEMS (100: the spread orders' items).
+# Settings (environment): RUNS (3), DUR (8s), WARM (2s), OPEN_DUR (15s), SOAK (5m),
+# SOAK_RATE (300), PG (postgres://postgres@127.0.0.1:5432), BASE_PORT (25000), CATALOGUE
+# (14: the items GET /items returns, as in the Flask original's baseline), ITEMS (100: the
+# spread orders' items).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 ONLY=${ONLY:-}
+case "$ONLY" in "" | observability | pg | four | sqlite) ;; *) echo "ONLY: observability, pg, four or sqlite" >&2; exit 2 ;; esac
 # A partial run (ONLY=…) keeps the last full run's results: it writes beside them.
 OUT=$ROOT/bench/results${ONLY:+/$ONLY}
 QUICK=${QUICK:-0}
 if [ "$QUICK" = 1 ]; then
-    RUNS=${RUNS:-1}; DUR=${DUR:-4s}; WARM=${WARM:-1s}; SOAK=${SOAK:-30s}
+    RUNS=${RUNS:-1}; DUR=${DUR:-4s}; WARM=${WARM:-1s}; SOAK=${SOAK:-30s}; OPEN_DUR=${OPEN_DUR:-5s}
 else
-    RUNS=${RUNS:-3}; DUR=${DUR:-8s}; WARM=${WARM:-2s}; SOAK=${SOAK:-5m}
+    RUNS=${RUNS:-3}; DUR=${DUR:-8s}; WARM=${WARM:-2s}; SOAK=${SOAK:-5m}; OPEN_DUR=${OPEN_DUR:-15s}
 fi
 SOAK_RATE=${SOAK_RATE:-300}
 PG=${PG:-postgres://postgres@127.0.0.1:5432}
@@ -49,25 +58,17 @@ CATALOGUE=${CATALOGUE:-14}
 GW=$BASE_PORT; ORD=$((BASE_PORT + 1)); PAY=$((BASE_PORT + 2)); INV=$((BASE_PORT + 3)); NGX=$((BASE_PORT + 80))
 OTLP=$((BASE_PORT + 81))
 SPLIT=$((BASE_PORT + 10))
+FOUR=$((BASE_PORT + 20))
 DUR_S=${DUR%s}
 WORK=$(mktemp -d /tmp/pv-bench.XXXXXX)
 BIN=${PV_BIN:-$ROOT/target/release/pedidos-veloz}
 LOADGEN=$ROOT/target/release/loadgen
-PLATFORM_PID=""
-NGINX_PID=""
-SPLIT_PID=""
-SINK_PID=""
-
-log() { printf '\n== %s  %s\n' "$(date -u +%H:%M:%S)" "$*"; }
-
-cleanup() {
-    [ -n "$NGINX_PID" ] && kill "$NGINX_PID" 2>/dev/null || true
-    [ -n "$SPLIT_PID" ] && kill "$SPLIT_PID" 2>/dev/null || true
-    [ -n "$SINK_PID" ] && kill "$SINK_PID" 2>/dev/null || true
-    [ -n "$PLATFORM_PID" ] && kill "$PLATFORM_PID" 2>/dev/null || true
-    wait 2>/dev/null || true
-}
+PLATFORM_PID="" NGINX_PID="" SPLIT_PID="" SINK_PID="" FOUR_PIDS=""
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 trap cleanup EXIT
+
+step() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
 
 # ---- 1. tools ---------------------------------------------------------------------
 need_apt=""
@@ -92,160 +93,85 @@ cat > "$OUT/machine.json" <<EOF
 {"nproc": $(nproc), "cpu": "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)", "mem_kb": $(grep MemTotal /proc/meminfo | awk '{print $2}'),
  "kernel": "$(uname -r)", "postgres": "$(psql "$PG/postgres" -Atc 'show server_version' 2>/dev/null || echo none)",
  "nginx": "$(nginx -v 2>&1 | cut -d/ -f2)", "date": "$(date -u +%FT%TZ)", "quick": $QUICK, "runs": $RUNS, "duration": "$DUR", "warmup": "$WARM",
- "git": "$(git rev-parse --short HEAD)"}
+ "open_duration": "$OPEN_DUR", "git": "$(git rev-parse --short HEAD)"}
 EOF
 
-# ---- helpers ----------------------------------------------------------------------
-platform_env() {
-    # $1 = pg | sqlite
-    export BIND_ADDRESS=127.0.0.1 LOG_LEVEL=${PV_LOG_LEVEL:-warn} LOG_FORMAT=json
-    export GATEWAY_PORT=$GW PEDIDOS_PORT=$ORD PAGAMENTOS_PORT=$PAY ESTOQUE_PORT=$INV
-    export PAYMENT_LATENCY_MS=0 PAYMENT_DECLINE_RATE=0
-    export SHUTDOWN_GRACE_SECONDS=2
-    # One load generator is one client address: the gateway's per-address rate limit
-    # (RATE_LIMIT_PER_ADDRESS, 1,000/s by default) would turn the load into 429s.
-    export RATE_LIMIT_PER_ADDRESS=0
-    if [ "$1" = pg ]; then
-        export ESTOQUE_DATABASE_URL=$PG/pv_bench_estoque PAGAMENTOS_DATABASE_URL=$PG/pv_bench_pagamentos PEDIDOS_DATABASE_URL=$PG/pv_bench_pedidos
-    else
-        unset ESTOQUE_DATABASE_URL PAGAMENTOS_DATABASE_URL PEDIDOS_DATABASE_URL
-        export PEDIDOS_DATA_DIR=$WORK/sqlite
-    fi
-}
-
-# start_platform <label>: starts the platform, appends start-up ms to $OUT/startup-<label>.txt
-start_platform() {
-    local line
-    line=$("$LOADGEN" startup --url "http://127.0.0.1:$GW/readyz" --timeout 60s --log "$WORK/platform.log" -- "$BIN")
-    PLATFORM_PID=${line#* }
-    echo "${line% *}" >> "$WORK/startup-$1.txt"
-    echo "   start-up to /readyz 200: ${line% *} ms (pid $PLATFORM_PID)"
-}
-
-stop_platform() {
-    if [ -n "$PLATFORM_PID" ]; then
-        kill -TERM "$PLATFORM_PID" 2>/dev/null || true
-        while kill -0 "$PLATFORM_PID" 2>/dev/null; do sleep 0.05; done
-        PLATFORM_PID=""
-    fi
-}
-
-# lg <file> <args...>: one loadgen run, JSON to $OUT/<file>.json
-lg() {
-    local name=$1; shift
-    "$LOADGEN" run --duration "$DUR" --warmup "$WARM" --json "$OUT/$name.json" --label "$name" "$@" | sed 's/^/   /'
-}
-
-# cpu_ticks <pid>: user + system CPU time of a process so far, in clock ticks
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-
-# lg_cpu <file> <pid> <args...>: a warm-up run, then the measured one (JSON as lg) with
-# the process's CPU time per answered request added to its report (the load generator
-# runs in its own process and is not counted).
-lg_cpu() {
-    local name=$1 pid=$2 t0 t1; shift 2
-    "$LOADGEN" run --duration "$WARM" --warmup 0s "$@" > /dev/null
-    t0=$(cpu_ticks "$pid")
-    "$LOADGEN" run --duration "$DUR" --warmup 0s --json "$OUT/$name.json" --label "$name" "$@" | sed 's/^/   /'
-    t1=$(cpu_ticks "$pid")
-    python3 - "$OUT/$name.json" "$((t1 - t0))" "$(getconf CLK_TCK)" <<'PY'
-import json, sys
-path, ticks, hz = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-d = json.load(open(path))
-answered = sum(d["report"]["by_status"].values())
-d["report"]["cpu_us_per_request"] = ticks / hz * 1e6 / answered if answered else None
-json.dump(d, open(path, "w"), indent=2)
-print("   cpu: %.0f us per request (%d answers, %.2f CPU s)" % (d["report"]["cpu_us_per_request"] or 0, answered, ticks / hz))
-PY
-}
-
-# obs_env <defaults|traced|bare>: the settings of one observability configuration
-obs_env() {
-    unset OTEL_EXPORTER_OTLP_ENDPOINT
-    case $1 in
-        defaults) export LOG_LEVEL=info PAYMENT_DECLINE_RATE=0.1 ;;
-        traced) export LOG_LEVEL=info PAYMENT_DECLINE_RATE=0.1 OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$OTLP ;;
-        bare) export LOG_LEVEL=warn PAYMENT_DECLINE_RATE=0 ;;
-    esac
-}
-
-# pgb <file> <clients> <lo> <hi>: pgbench of the order transactions
-pgb() {
-    local name=$1 c=$2 lo=$3 hi=$4 txt
-    txt=$(pgbench -n -M prepared -c "$c" -j 2 -T "$DUR_S" -D lo="$lo" -D hi="$hi" -f bench/pgbench_order.sql "$PG/pv_bench_pgbench" 2>&1)
-    local tps lat
-    tps=$(echo "$txt" | awk '/^tps = / {print $3; exit}')
-    lat=$(echo "$txt" | awk '/^latency average/ {print $4; exit}')
-    echo "   pgbench $name: $tps orders/s, latency average $lat ms"
-    echo "{\"label\": \"$name\", \"tool\": \"pgbench\", \"concurrency\": $c, \"items\": [$lo, $hi], \"report\": {\"rps\": ${tps:-0}, \"latency_avg_ms\": ${lat:-0}}}" > "$OUT/$name.json"
-}
-
-# wrkr <file> <url> <clients>: wrk GET, JSON with req/s and latency percentiles
-wrkr() {
-    local name=$1 url=$2 c=$3 txt
-    txt=$(wrk -t 2 -c "$c" -d "$DUR_S" --latency "$url" 2>&1)
-    echo "$txt" | awk -v name="$name" -v c="$c" '
-        function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
-        /Requests\/sec:/ { rps = $2 }
-        /^ +50%/ { p50 = ms($2) } /^ +90%/ { p90 = ms($2) } /^ +99%/ { p99 = ms($2) }
-        /Non-2xx/ { non2xx = $NF }
-        /Socket errors/ { errs = $0 }
-        END { printf "{\"label\": \"%s\", \"tool\": \"wrk\", \"concurrency\": %d, \"report\": {\"rps\": %s, \"p50_ms\": %s, \"p90_ms\": %s, \"p99_ms\": %s, \"non_2xx\": %d}}\n", name, c, rps, p50, p90, p99, non2xx+0 }' > "$OUT/$name.json"
-    echo "   wrk $name: $(grep -o '"rps": [0-9.]*' "$OUT/$name.json") p99 $(grep -o '"p99_ms": [0-9.]*' "$OUT/$name.json" | cut -d' ' -f2) ms"
-}
-
-fresh_pg_dbs() {
-    for db in pv_bench_estoque pv_bench_pagamentos pv_bench_pedidos pv_bench_pgbench; do
-        psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null
+# ---- blocks -------------------------------------------------------------------------
+observability_block() {
+    log "observability: OTLP sink on 127.0.0.1:$OTLP"
+    "$LOADGEN" otlp-sink --listen "127.0.0.1:$OTLP" > "$WORK/otlp-sink.log" 2>&1 &
+    SINK_PID=$!
+    platform_env sqlite
+    export PEDIDOS_DATA_DIR=$WORK/obs-sqlite
+    obs_env bare
+    start_platform obs-fresh
+    seed_catalogue
+    seed_rest
+    for r in $(seq "$RUNS"); do
+        for config in defaults traced bare; do
+            stop_platform
+            obs_env "$config"
+            start_platform "obs-$config"
+            log "observability $config: GET /items/{id}, POST /orders spread, 64 clients, run $r"
+            lg_cpu "obs-$config-get-item-c64-r$r" "platform:$PLATFORM_PID" --url "http://127.0.0.1:$GW" --scenario get --path "/items/$HOT" -c 64
+            lg_cpu "obs-$config-order-spread-c64-r$r" "platform:$PLATFORM_PID" --url "http://127.0.0.1:$GW" --scenario order-spread --items "$IDS" -c 64
+        done
     done
-    # pgbench runs on the platform's own schema: all three services' migrations in one database.
-    ESTOQUE_DATABASE_URL=$PG/pv_bench_pgbench PAGAMENTOS_DATABASE_URL=$PG/pv_bench_pgbench PEDIDOS_DATABASE_URL=$PG/pv_bench_pgbench \
-        LOG_LEVEL=warn "$BIN" migrate >/dev/null
-    psql -q "$PG/pv_bench_pgbench" -c "INSERT INTO items (name, quantity, price_cents, created_at, updated_at)
-        SELECT 'pgbench item ' || g, 1000000000, 1000, now(), now() FROM generate_series(1, $ITEMS) g"
+    stop_platform
+    stop_pid "$SINK_PID"
+    SINK_PID=""
+    echo "   OTLP sink: $(tail -n 1 "$WORK/otlp-sink.log")"
 }
 
-# seed_catalogue: the Flask original's GET /items baseline is a 14-item catalogue, so the reads
-# run on CATALOGUE items; the orders then spread over ITEMS (the rest added by seed_rest).
-seed_catalogue() {
-    IDS=$("$LOADGEN" seed --url "http://127.0.0.1:$GW" --items "$CATALOGUE" --stock 1000000000)
-    HOT=${IDS%%,*}
-    echo "   seeded $CATALOGUE items, hot item $HOT"
+reads_block() {
+    local b=$1
+    for r in $(seq "$RUNS"); do
+        log "$b GET /items, GET /items/{id}, 64 clients, run $r"
+        lg "$b-get-items-gateway-c64-r$r" --url "http://127.0.0.1:$GW" --scenario get --path /items -c 64
+        lg "$b-get-item-gateway-c64-r$r" --url "http://127.0.0.1:$GW" --scenario get --path "/items/$HOT" -c 64
+        if [ "$b" = pg ]; then
+            lg "$b-get-items-direct-c64-r$r" --url "http://127.0.0.1:$INV" --scenario get --path /items -c 64
+            wrkr "wrk-items-gateway-c64-r$r" "http://127.0.0.1:$GW/items" 64
+        fi
+    done
 }
 
-seed_rest() {
-    IDS="$IDS,$("$LOADGEN" seed --url "http://127.0.0.1:$GW" --items "$((ITEMS - CATALOGUE))" --stock 1000000000)"
-    echo "   seeded $((ITEMS - CATALOGUE)) more items: $ITEMS in all"
-}
-
-start_nginx() {
-    mkdir -p "$WORK/nginx/tmp"
-    sed -e "s/ESTOQUE_PORT/$INV/" -e "s/NGINX_PORT/$NGX/" bench/nginx.conf > "$WORK/nginx/nginx.conf"
-    nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" 2>"$WORK/nginx/err.log" &
-    NGINX_PID=$!
-    for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$NGX/items" && break; sleep 0.05; done
-}
-
-stop_nginx() {
-    [ -n "$NGINX_PID" ] && kill -QUIT "$NGINX_PID" 2>/dev/null || true
-    wait "$NGINX_PID" 2>/dev/null || true
-    NGINX_PID=""
-}
-
-# The gateway as its own process (`pedidos-veloz gateway`, as deployed on Kubernetes),
-# in front of the same estoque-service as nginx: the like-for-like proxy comparison.
-start_split_gateway() {
-    local line
-    line=$(PORT=$SPLIT ESTOQUE_SERVICE_URL="http://127.0.0.1:$INV" PEDIDOS_SERVICE_URL="http://127.0.0.1:$ORD" \
-        PAGAMENTOS_SERVICE_URL="http://127.0.0.1:$PAY" \
-        "$LOADGEN" startup --url "http://127.0.0.1:$SPLIT/readyz" --timeout 60s --log "$WORK/gateway.log" -- "$BIN" gateway)
-    SPLIT_PID=${line#* }
-}
-
-stop_split_gateway() {
-    [ -n "$SPLIT_PID" ] && kill -TERM "$SPLIT_PID" 2>/dev/null || true
-    wait "$SPLIT_PID" 2>/dev/null || true
-    SPLIT_PID=""
+# proxies_block <on|off>: GET /items/{id} through the all-in-one gateway, the gateway as
+# its own process and nginx, and straight to estoque-service, all with request logs on
+# (the default configuration; nginx's default access log) or off (LOG_LEVEL=warn;
+# access_log off). With logs on, also one client: the latency one proxy hop adds.
+proxies_block() {
+    local logs=$1 r who url procs
+    stop_platform
+    if [ "$logs" = on ]; then obs_env defaults; else obs_env bare; fi
+    start_platform "pg-logs-$logs"
+    start_nginx "$logs"
+    start_split_gateway
+    for r in $(seq "$RUNS"); do
+        log "pg proxies, logs $logs, GET /items/{id}, 64 clients, run $r"
+        for who in gateway split nginx direct; do
+            # CPU per request of the proxy itself: the gateway's own process, nginx's
+            # workers; straight, estoque-service's (the all-in-one process).
+            case $who in
+                gateway) url=http://127.0.0.1:$GW procs="" ;;
+                split) url=http://127.0.0.1:$SPLIT procs="gateway:$SPLIT_PID" ;;
+                nginx) url=http://127.0.0.1:$NGX procs=$(pgrep -P "$NGINX_PID" | awk '{printf "%snginx-%d:%s", (NR > 1 ? "," : ""), NR, $1}') ;;
+                direct) url=http://127.0.0.1:$INV procs="estoque:$PLATFORM_PID" ;;
+            esac
+            if [ -n "$procs" ]; then
+                lg_cpu "pg-get-item-$who-c64-logs-$logs-r$r" "$procs" --url "$url" --scenario get --path "/items/$HOT" -c 64
+            else
+                lg "pg-get-item-$who-c64-logs-$logs-r$r" --url "$url" --scenario get --path "/items/$HOT" -c 64
+            fi
+            wrkr "wrk-item-$who-c64-logs-$logs-r$r" "$url/items/$HOT" 64
+            [ "$logs" = on ] && lg "pg-get-item-$who-c1-r$r" --url "$url" --scenario get --path "/items/$HOT" -c 1
+        done
+    done
+    stop_split_gateway
+    stop_nginx
+    stop_platform
+    obs_env defaults
+    start_platform "pg-logs-default"
 }
 
 orders_block() {
@@ -264,28 +190,18 @@ orders_block() {
     return 0
 }
 
-reads_block() {
-    local b=$1
+# open_block <backend>: fixed arrival rates at 50 and 80 % of the closed-load maximum
+# measured above (median of the 64-client runs), orders spread and GET /items/{id}.
+open_block() {
+    local b=$1 orders get pct r
+    orders=$(median_rps "$b-order-spread-c64")
+    get=$(median_rps "$b-get-item-gateway-c64")
     for r in $(seq "$RUNS"); do
-        log "$b GET /items, 64 clients, run $r"
-        lg "$b-get-items-gateway-c64-r$r" --url "http://127.0.0.1:$GW" --scenario get --path /items -c 64
-        lg "$b-get-item-gateway-c64-r$r" --url "http://127.0.0.1:$GW" --scenario get --path "/items/$HOT" -c 64
-        if [ "$b" = pg ]; then
-            lg "$b-get-items-direct-c64-r$r" --url "http://127.0.0.1:$INV" --scenario get --path /items -c 64
-            lg "$b-get-item-direct-c64-r$r" --url "http://127.0.0.1:$INV" --scenario get --path "/items/$HOT" -c 64
-            lg "$b-get-item-nginx-c64-r$r" --url "http://127.0.0.1:$NGX" --scenario get --path "/items/$HOT" -c 64
-            lg "$b-get-item-split-c64-r$r" --url "http://127.0.0.1:$SPLIT" --scenario get --path "/items/$HOT" -c 64
-            # Added latency of one proxy hop: one client, nothing queues.
-            lg "$b-get-item-direct-c1-r$r" --url "http://127.0.0.1:$INV" --scenario get --path "/items/$HOT" -c 1
-            lg "$b-get-item-gateway-c1-r$r" --url "http://127.0.0.1:$GW" --scenario get --path "/items/$HOT" -c 1
-            lg "$b-get-item-nginx-c1-r$r" --url "http://127.0.0.1:$NGX" --scenario get --path "/items/$HOT" -c 1
-            lg "$b-get-item-split-c1-r$r" --url "http://127.0.0.1:$SPLIT" --scenario get --path "/items/$HOT" -c 1
-            wrkr "wrk-items-gateway-c64-r$r" "http://127.0.0.1:$GW/items" 64
-            wrkr "wrk-item-gateway-c64-r$r" "http://127.0.0.1:$GW/items/$HOT" 64
-            wrkr "wrk-item-nginx-c64-r$r" "http://127.0.0.1:$NGX/items/$HOT" 64
-            wrkr "wrk-item-split-c64-r$r" "http://127.0.0.1:$SPLIT/items/$HOT" 64
-            wrkr "wrk-item-direct-c64-r$r" "http://127.0.0.1:$INV/items/$HOT" 64
-        fi
+        for pct in 50 80; do
+            log "$b open model at $pct % of the maximum: orders $((orders * pct / 100))/s, GET $((get * pct / 100))/s, run $r"
+            lg_open "$b-open-order-spread-at$pct-r$r" "$((orders * pct / 100))" --url "http://127.0.0.1:$GW" --scenario order-spread --items "$IDS"
+            lg_open "$b-open-get-item-at$pct-r$r" "$((get * pct / 100))" --url "http://127.0.0.1:$GW" --scenario get --path "/items/$HOT"
+        done
     done
 }
 
@@ -297,84 +213,88 @@ startup_block() {
     done
 }
 
-# ---- 2. observability -------------------------------------------------------------
-observability_block() {
-    log "observability: OTLP sink on 127.0.0.1:$OTLP"
-    "$LOADGEN" otlp-sink --listen "127.0.0.1:$OTLP" > "$WORK/otlp-sink.log" 2>&1 &
-    SINK_PID=$!
-    platform_env sqlite
-    export PEDIDOS_DATA_DIR=$WORK/obs-sqlite
-    obs_env bare
-    start_platform obs-fresh
-    seed_catalogue
-    seed_rest
+# four_block: the four processes next to the all-in-one one, same databases, interleaved.
+four_block() {
+    local r shape url procs
+    start_four
     for r in $(seq "$RUNS"); do
-        for config in defaults traced bare; do
-            stop_platform
-            obs_env "$config"
-            start_platform "obs-$config"
-            log "observability $config: GET /items/{id}, POST /orders spread, 64 clients, run $r"
-            lg_cpu "obs-$config-get-item-c64-r$r" "$PLATFORM_PID" --url "http://127.0.0.1:$GW" --scenario get --path "/items/$HOT" -c 64
-            lg_cpu "obs-$config-order-spread-c64-r$r" "$PLATFORM_PID" --url "http://127.0.0.1:$GW" --scenario order-spread --items "$IDS" -c 64
+        for shape in one four; do
+            if [ "$shape" = one ]; then
+                url=http://127.0.0.1:$GW procs="platform:$PLATFORM_PID"
+            else
+                url=http://127.0.0.1:$FOUR procs=$FOUR_PROCS
+            fi
+            log "pg $shape process(es): orders hot and spread, GET /items/{id}, mixed, 64 clients, run $r"
+            lg_cpu "pg-shape-$shape-order-hot-c64-r$r" "$procs" --url "$url" --scenario order-hot --item "$HOT" -c 64
+            lg_cpu "pg-shape-$shape-order-spread-c64-r$r" "$procs" --url "$url" --scenario order-spread --items "$IDS" -c 64
+            lg_cpu "pg-shape-$shape-get-item-c64-r$r" "$procs" --url "$url" --scenario get --path "/items/$HOT" -c 64
+            lg_cpu "pg-shape-$shape-mixed-c64-r$r" "$procs" --url "$url" --scenario mixed --items "$IDS" -c 64
         done
     done
-    stop_platform
-    kill -TERM "$SINK_PID" 2> /dev/null || true
-    wait "$SINK_PID" 2> /dev/null || true
-    SINK_PID=""
-    echo "   OTLP sink: $(tail -n 1 "$WORK/otlp-sink.log")"
-    obs_env bare
+    stop_four
 }
-observability_block
 
-if [ "$ONLY" = observability ]; then
-    log "summary"
-    bench/.venv/bin/python bench/summarize.py "$OUT"
-    rm -rf "$WORK"
-    exit 0
+# pg_platform: the all-in-one process on fresh PostgreSQL databases, default configuration.
+pg_platform() {
+    log "PostgreSQL: fresh databases"
+    fresh_pg_dbs
+    platform_env pg
+    obs_env defaults
+    start_platform pg-fresh
+    seed_catalogue
+}
+
+# ---- 2-5. the steps -----------------------------------------------------------------
+step observability && observability_block
+
+if step pg; then
+    pg_platform
+    startup_block pg
+    reads_block pg
+    proxies_block on
+    proxies_block off
+    seed_rest
+    orders_block pg
+    open_block pg
+    log "pg GET /items of a full 100-item page, 64 clients (for reference)"
+    lg "pg-get-items100-gateway-c64" --url "http://127.0.0.1:$GW" --scenario get --path /items -c 64
+    log "PostgreSQL soak: mixed traffic, open load $SOAK_RATE/s for $SOAK, RSS every 10 s"
+    echo "   RSS before soak: $(grep VmRSS "/proc/$PLATFORM_PID/status")"
+    "$LOADGEN" run --url "http://127.0.0.1:$GW" --scenario soak --items "$IDS" --rate "$SOAK_RATE" \
+        --duration "$SOAK" --warmup 0s --sample-rss "$PLATFORM_PID" --rss-every 10s \
+        --json "$OUT/pg-soak.json" --label pg-soak | sed 's/^/   /'
 fi
 
-# ---- 3. PostgreSQL ----------------------------------------------------------------
-log "PostgreSQL: fresh databases"
-fresh_pg_dbs
-platform_env pg
-start_platform pg-fresh
-seed_catalogue
-startup_block pg
-start_nginx
-start_split_gateway
-reads_block pg
-stop_split_gateway
-stop_nginx
-seed_rest
-orders_block pg
-log "pg GET /items of a full 100-item page, 64 clients (for reference)"
-lg "pg-get-items100-gateway-c64" --url "http://127.0.0.1:$GW" --scenario get --path /items -c 64
-log "PostgreSQL soak: mixed traffic, open load $SOAK_RATE/s for $SOAK, RSS every 10 s"
-echo "   RSS before soak: $(grep VmRSS /proc/$PLATFORM_PID/status)"
-"$LOADGEN" run --url "http://127.0.0.1:$GW" --scenario soak --items "$IDS" --rate "$SOAK_RATE" \
-    --duration "$SOAK" --warmup 0s --sample-rss "$PLATFORM_PID" --rss-every 10s \
-    --json "$OUT/pg-soak.json" --label pg-soak | sed 's/^/   /'
+if step four; then
+    if [ -z "$PLATFORM_PID" ]; then
+        pg_platform
+        seed_rest
+    fi
+    four_block
+fi
 stop_platform
 
-# ---- 4. SQLite --------------------------------------------------------------------
-log "SQLite: fresh data dir"
-platform_env sqlite
-start_platform sqlite-fresh
-seed_catalogue
-startup_block sqlite
-reads_block sqlite
-seed_rest
-orders_block sqlite
-stop_platform
+if step sqlite; then
+    log "SQLite: fresh data dir"
+    platform_env sqlite
+    obs_env defaults
+    start_platform sqlite-fresh
+    seed_catalogue
+    startup_block sqlite
+    reads_block sqlite
+    seed_rest
+    orders_block sqlite
+    open_block sqlite
+    stop_platform
+fi
 
 for f in "$WORK"/startup-*.txt; do
+    [ -e "$f" ] || continue
     n=$(basename "$f" .txt)
     printf '{"label": "%s", "startup_ms": [%s]}\n' "$n" "$(paste -sd, "$f")" > "$OUT/$n.json"
 done
-cp "$WORK/platform.log" "$OUT/platform.log.txt" 2>/dev/null || true
 
-# ---- 5. summary -------------------------------------------------------------------
+# ---- 6. summary -------------------------------------------------------------------
 log "summary"
 bench/.venv/bin/python bench/summarize.py "$OUT"
 rm -rf "$WORK"
