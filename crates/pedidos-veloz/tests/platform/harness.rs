@@ -337,6 +337,7 @@ impl Platform {
                     platform.run(service, slot, None).await;
                 }
             }
+            platform.front_ready().await;
             return platform;
         }
         // Bind everything first so each component knows where the others are.
@@ -367,7 +368,18 @@ impl Platform {
         for (service, slot, listener) in listeners {
             platform.run(service, slot, Some(listener)).await;
         }
+        platform.front_ready().await;
         platform
+    }
+
+    /// With several gateways, returns once the front sends connections to one: every
+    /// gateway answers `/readyz` by now, but the front learns it at its next probe.
+    async fn front_ready(&self) {
+        if let Some(front) = &self.front {
+            front
+                .until_a_backend_is_ready(Duration::from_secs(10))
+                .await;
+        }
     }
 
     /// Where one replica listens.

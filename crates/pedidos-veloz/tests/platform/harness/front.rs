@@ -20,6 +20,7 @@ const PROBE_EVERY: Duration = Duration::from_millis(50);
 
 pub struct Front {
     addr: SocketAddr,
+    backends: Arc<Backends>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -53,7 +54,9 @@ impl Front {
             next: AtomicUsize::new(0),
         });
         let probe = tokio::spawn(probe(backends.clone()));
+        let accepting = backends.clone();
         let accept = tokio::spawn(async move {
+            let backends = accepting;
             while let Ok((client, _)) = listener.accept().await {
                 let backends = backends.clone();
                 tokio::spawn(async move {
@@ -76,12 +79,31 @@ impl Front {
         });
         Front {
             addr,
+            backends,
             tasks: vec![probe, accept],
         }
     }
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Waits until a probe has found a backend ready: before it, the front closes every
+    /// connection unanswered (as a Service with no ready endpoint does).
+    pub async fn until_a_backend_is_ready(&self, within: Duration) {
+        let started = std::time::Instant::now();
+        while !self
+            .backends
+            .ready
+            .lock()
+            .is_ok_and(|ready| ready.iter().any(|&r| r))
+        {
+            assert!(
+                started.elapsed() < within,
+                "no gateway behind the front became ready in {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 }
 
