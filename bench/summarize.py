@@ -118,7 +118,6 @@ if soak:
         "rss_kb_max": max(rss) if rss else None,
         "rss_kb_samples": rss,
     }
-(out / "summary.json").write_text(json.dumps(summary, indent=2))
 
 
 # ---- targets ------------------------------------------------------------------------
