@@ -11,6 +11,19 @@ cleanup() {
     wait 2>/dev/null || true
 }
 
+# install_tools: nginx, wrk and pgbench from Debian's packages when they are missing.
+install_tools() {
+    local need=""
+    command -v nginx >/dev/null || need="$need nginx"
+    command -v wrk >/dev/null || need="$need wrk"
+    command -v pgbench >/dev/null || need="$need postgresql-client"
+    if [ -n "$need" ]; then
+        log "installing$need"
+        # shellcheck disable=SC2086 # package names are words
+        apt-get update -qq && apt-get install -y -qq $need >/dev/null
+    fi
+}
+
 # ---- configurations -----------------------------------------------------------------
 # platform_env <pg|sqlite>: ports, databases and the fixed settings of every run.
 platform_env() {

@@ -71,14 +71,7 @@ trap cleanup EXIT
 step() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
 
 # ---- 1. tools ---------------------------------------------------------------------
-need_apt=""
-command -v nginx >/dev/null || need_apt="$need_apt nginx"
-command -v wrk >/dev/null || need_apt="$need_apt wrk"
-command -v pgbench >/dev/null || need_apt="$need_apt postgresql-client"
-if [ -n "$need_apt" ]; then
-    log "installing$need_apt"
-    apt-get update -qq && apt-get install -y -qq $need_apt >/dev/null
-fi
+install_tools
 if [ ! -x bench/.venv/bin/python ] || ! bench/.venv/bin/python -c 'import matplotlib' 2>/dev/null; then
     log "python venv with matplotlib"
     python3 -m venv bench/.venv

@@ -28,8 +28,11 @@ fn main() -> ExitCode {
             .unwrap_or_else(|| format!("http://127.0.0.1:{port}/readyz"));
         return healthcheck(&url);
     }
+    // Log lines are written once per batch a worker thread gathers (platform::log_writer).
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .on_thread_park(platform::log_writer::on_park)
+        .on_thread_stop(platform::log_writer::flush)
         .build()
     {
         Ok(runtime) => runtime,

@@ -15,6 +15,7 @@ pub mod extract;
 pub mod faults;
 pub mod health;
 pub mod lines;
+pub mod log_writer;
 pub mod metrics;
 pub mod money;
 pub mod page;

@@ -113,11 +113,15 @@ pub fn init(format: LogFormat, level: &str, service: &str) -> Telemetry {
                     .flatten_event(true)
                     .with_current_span(true)
                     .with_span_list(false)
-                    .with_writer(std::io::stdout),
+                    .with_writer(crate::log_writer::Stdout),
             )
             .try_init(),
         LogFormat::Pretty | LogFormat::Auto => registry
-            .with(fmt::layer().compact().with_writer(std::io::stdout))
+            .with(
+                fmt::layer()
+                    .compact()
+                    .with_writer(crate::log_writer::Stdout),
+            )
             .try_init(),
     };
     if result.is_ok() && exporting {

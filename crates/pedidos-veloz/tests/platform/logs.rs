@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use pedidos_veloz::ComponentKind;
+
 use crate::harness::{Backend, Mode, Options, Platform};
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -36,7 +38,8 @@ async fn access_lines_carry_the_request_and_probes_stay_out() {
         .await;
     assert_eq!(items.status, 200, "{}", items.text);
 
-    // Standard output reaches the file a line at a time: wait for both components' lines.
+    // A worker thread's lines reach the file when it next goes idle (platform::log_writer):
+    // wait for both components' lines.
     let path = p.log_dir().join("all-in-one.log");
     let started = Instant::now();
     let lines = loop {
@@ -78,5 +81,43 @@ async fn access_lines_carry_the_request_and_probes_stay_out() {
     assert!(
         probes.is_empty(),
         "probes and scrapes are logged at debug: {probes:#?}"
+    );
+}
+
+/// Lines are written in batches (platform::log_writer): a graceful stop right after a
+/// burst of concurrent requests still leaves every answered request's lines in the file.
+#[tokio::test]
+async fn a_graceful_stop_writes_every_line_it_gathered() {
+    let mut p = Platform::start_in(Mode::AllInOne, Backend::Sqlite, Options::default()).await;
+    let http = p.http.clone();
+    let url = p.url("/items");
+    let requests: Vec<String> = (0..200).map(|i| format!("stop-burst-{i:04}")).collect();
+    let mut burst = tokio::task::JoinSet::new();
+    for chunk in requests.chunks(25) {
+        let (http, url, ids) = (http.clone(), url.clone(), chunk.to_vec());
+        burst.spawn(async move {
+            for id in ids {
+                let answer = http.send("GET", &url, None, &[("x-request-id", &id)]).await;
+                assert_eq!(answer.status, 200, "{}", answer.text);
+            }
+        });
+    }
+    while let Some(done) = burst.join_next().await {
+        done.expect("a request task");
+    }
+    p.stop(ComponentKind::Gateway).await;
+
+    let log = std::fs::read_to_string(p.log_dir().join("all-in-one.log")).unwrap_or_default();
+    let lines = access_lines(&log);
+    for id in &requests {
+        let components = lines
+            .iter()
+            .filter(|l| l["request_id"] == id.as_str())
+            .count();
+        assert_eq!(components, 2, "gateway's and estoque's lines of {id}");
+    }
+    assert!(
+        log.lines().any(|l| l.contains("\"stopped\"")),
+        "the last lines of the stop are there too"
     );
 }
