@@ -6,6 +6,7 @@
 //! health and metrics endpoints, the HTTP client used to call other components,
 //! and the server loop with graceful shutdown.
 
+pub mod access_log;
 pub mod balance;
 pub mod batch;
 pub mod client;

@@ -103,6 +103,11 @@ fn write_line(line: &[u8], out: &mut dyn FnMut(&[u8])) {
     });
 }
 
+/// Writes whole lines (one or more, each ending in a newline) as the log layer's are.
+pub fn write(lines: &[u8]) {
+    write_line(lines, &mut to_stdout);
+}
+
 /// The `MakeWriter` of the log layer: standard output, through the thread's buffer if
 /// it has one.
 #[derive(Debug, Clone, Copy, Default)]

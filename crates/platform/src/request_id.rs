@@ -1,5 +1,6 @@
 //! The per-request middleware: `X-Request-Id` (taken or made), a tracing span that
-//! carries it, one access-log line and the HTTP metrics for every response.
+//! carries it, one access line ([`crate::access_log`]) and the HTTP metrics for every
+//! response.
 
 use std::borrow::Cow;
 use std::time::Instant;
@@ -10,6 +11,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
 
+use crate::access_log::AccessLine;
 use crate::metrics::{HttpMetrics, RequestLabels, RouteLabels};
 
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -117,7 +119,6 @@ pub async fn track(State(ctx): State<RequestContext>, mut req: Request, next: Ne
         .headers_mut()
         .insert(X_REQUEST_ID.clone(), request_id.0);
 
-    let latency_ms = elapsed.as_secs_f64() * 1000.0;
     // The access line carries every field at the top level, for log queries.
     let request_id = response
         .headers()
@@ -127,20 +128,17 @@ pub async fn track(State(ctx): State<RequestContext>, mut req: Request, next: Ne
     // Written outside the request's span: the line already has every field of the span,
     // and inside it the trace layer would copy the line into the span as an event.
     drop(span);
-    if status >= 500 {
-        tracing::warn!(component = ctx.component, request_id, trace_id = %trace_id, method, route = %route, status, latency_ms, "request");
-    } else if is_probe(&route) && status < 400 {
-        // Probes and scrapes arrive every few seconds from every probe and scraper.
-        tracing::debug!(component = ctx.component, request_id, trace_id = %trace_id, method, route = %route, status, latency_ms, "request");
-    } else {
-        tracing::info!(component = ctx.component, request_id, trace_id = %trace_id, method, route = %route, status, latency_ms, "request");
+    AccessLine {
+        component: ctx.component,
+        request_id,
+        trace_id: &trace_id,
+        method,
+        route: &route,
+        status,
+        latency_ms: elapsed.as_secs_f64() * 1000.0,
     }
+    .write();
     response
-}
-
-/// The routes of health probes and metric scrapes, whose answers are logged at debug.
-fn is_probe(route: &str) -> bool {
-    matches!(route, "/livez" | "/readyz" | "/metrics")
 }
 
 /// The trace id written when a request has no trace (as OpenTelemetry prints an invalid one).

@@ -1,7 +1,8 @@
 //! Logs and traces.
 //!
 //! Logs: one JSON object per line on stdout (default), or human-readable lines with
-//! `LOG_FORMAT=pretty`; the level comes from `RUST_LOG`, else `LOG_LEVEL`.
+//! `LOG_FORMAT=pretty`; the level comes from `RUST_LOG`, else `LOG_LEVEL`. A runtime
+//! worker's lines are written in batches ([`crate::log_writer`]).
 //!
 //! Traces: every request gets an OpenTelemetry span whose context comes from the
 //! caller's W3C `traceparent` header and goes on to every call this component makes
@@ -47,6 +48,14 @@ static EXPORTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool:
 /// Whether this process exports its spans, so that their trace ids lead somewhere.
 pub fn is_exporting() -> bool {
     EXPORTING.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Whether the log lines are JSON: set once by [`init`].
+static JSON_LINES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether this process writes JSON log lines (what [`crate::access_log`] writes itself).
+pub fn writes_json() -> bool {
+    JSON_LINES.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Keeps the trace pipeline alive; [`Telemetry::shutdown`] flushes pending spans.
@@ -105,7 +114,8 @@ pub fn init(format: LogFormat, level: &str, service: &str) -> Telemetry {
         .with_tracked_inactivity(false)
         .with_context_activation(false);
     let registry = tracing_subscriber::registry().with(filter).with(otel);
-    let result = match format.resolve() {
+    let format = format.resolve();
+    let result = match format {
         LogFormat::Json => registry
             .with(
                 fmt::layer()
@@ -124,6 +134,12 @@ pub fn init(format: LogFormat, level: &str, service: &str) -> Telemetry {
             )
             .try_init(),
     };
+    if result.is_ok() {
+        JSON_LINES.store(
+            format == LogFormat::Json,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
     if result.is_ok() && exporting {
         tracing::info!(service, "exporting traces over OTLP/HTTP");
     }
