@@ -58,8 +58,7 @@ for r in $(seq "$ROUNDS"); do
         stop_split_gateway
     done
     log "round $r: nginx, logs $LOGS"
-    lg_cpu "nginx-r$r" "$(pgrep -P "$NGINX_PID" | awk '{printf "%snginx-%d:%s", (NR > 1 ? "," : ""), NR, $1}')" \
-        --url "http://127.0.0.1:$NGX" --scenario get --path "/items/$HOT" -c 64
+    lg_cpu "nginx-r$r" "$(nginx_procs)" --url "http://127.0.0.1:$NGX" --scenario get --path "/items/$HOT" -c 64
     wrkr "wrk-nginx-r$r" "http://127.0.0.1:$NGX/items/$HOT" 64
 done
 stop_nginx

@@ -128,6 +128,11 @@ start_nginx() {
     for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$NGX/items" && break; sleep 0.05; done
 }
 
+# nginx_procs: nginx's worker processes as name:pid,... (for lg_cpu)
+nginx_procs() {
+    pgrep -P "$NGINX_PID" | awk '{printf "%snginx-%d:%s", (NR > 1 ? "," : ""), NR, $1}'
+}
+
 stop_nginx() {
     [ -n "$NGINX_PID" ] && kill -QUIT "$NGINX_PID" 2>/dev/null || true
     wait "$NGINX_PID" 2>/dev/null || true

@@ -148,7 +148,7 @@ proxies_block() {
             case $who in
                 gateway) url=http://127.0.0.1:$GW procs="" ;;
                 split) url=http://127.0.0.1:$SPLIT procs="gateway:$SPLIT_PID" ;;
-                nginx) url=http://127.0.0.1:$NGX procs=$(pgrep -P "$NGINX_PID" | awk '{printf "%snginx-%d:%s", (NR > 1 ? "," : ""), NR, $1}') ;;
+                nginx) url=http://127.0.0.1:$NGX procs=$(nginx_procs) ;;
                 direct) url=http://127.0.0.1:$INV procs="estoque:$PLATFORM_PID" ;;
             esac
             if [ -n "$procs" ]; then
